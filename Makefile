@@ -1,0 +1,36 @@
+# Two commands on a fresh clone: `make run` (the pipeline) and `make test` (the test suite).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Stage commands call `python`: make it the virtualenv's.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: run demo test test-fast install bench clean help
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	# torch is pinned to 2.13.0 in pyproject.toml (the CPU wheel here; CUDA builds come from the registry).
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install the project with its test tools
+
+run: $(STAMP)  ## the whole pipeline on params.yaml (Fashion-MNIST: needs the network)
+	$(BIN)/dvc repro
+
+demo: $(STAMP)  ## the same DAG offline, on the full-size synthetic dataset, a few epochs each
+	$(BIN)/dvc exp run --name demo-$$(date +%Y%m%d-%H%M%S) \
+	    -S data.dataset=synthetic -S train.epoch_limit=$${DEMO_EPOCHS:-2}
+
+test: $(STAMP)  ## the whole test suite, slow tests included
+	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)  ## the suite without the slow tests (real servers, browser)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+clean:  ## remove caches and the virtualenv (not data or DVC's cache)
+	rm -rf $(VENV) .pytest_cache src/*.egg-info

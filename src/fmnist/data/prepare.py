@@ -1,0 +1,119 @@
+"""Split, normalise and encode the raw IDX files into arrays the trainer memory-maps.
+
+Validation is the LAST `val_size` training images (as the seed notebook did); the test set is
+untouched. One variant = one normalisation x one encoding, written as .npy files plus meta.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from fmnist.data.idx import read_idx
+from fmnist.data.sources import FILES, describe
+from fmnist.errors import DataError
+
+SPLITS = ("train", "val", "test")
+
+
+def load_raw(raw_dir: str | os.PathLike) -> dict:
+    """The raw uint8 images and labels with the dataset record: {'record', 'train': (x, y), 'test': (x, y)}."""
+    raw_dir = Path(raw_dir)
+    out = {"record": describe(raw_dir)}
+    for split in ("train", "test"):
+        x = read_idx(raw_dir / FILES[f"{split}_images"], ndim=3)
+        y = read_idx(raw_dir / FILES[f"{split}_labels"], ndim=1)
+        if len(x) != len(y):
+            raise DataError(f"{raw_dir / FILES[f'{split}_labels']}: {len(y)} labels for {len(x)} images")
+        out[split] = (x, y)
+    return out
+
+
+def split_train_val(x: np.ndarray, y: np.ndarray, val_size: int):
+    """The last `val_size` images are the validation split."""
+    if not 0 < val_size < len(x):
+        raise DataError(f"prepare.val_size must be between 1 and {len(x) - 1} (the training set "
+                        f"has {len(x)} images), got {val_size}")
+    cut = len(x) - val_size
+    return (x[:cut], y[:cut]), (x[cut:], y[cut:])
+
+
+def normaliser(kind: str, x_train: np.ndarray) -> dict:
+    """Scale and shift such that x_norm = (x - shift) / scale; the stats come from the train split only."""
+    if kind == "unit":
+        return {"kind": kind, "shift": 0.0, "scale": 255.0}
+    if kind == "raw":
+        return {"kind": kind, "shift": 0.0, "scale": 1.0}
+    if kind == "standard":
+        pixels = x_train.astype(np.float64)
+        return {"kind": kind, "shift": float(pixels.mean()), "scale": float(pixels.std())}
+    raise ValueError(f"unknown normalisation '{kind}'")
+
+
+def encode(y: np.ndarray, encoding: str, num_classes: int) -> np.ndarray:
+    if encoding == "onehot":
+        return np.eye(num_classes, dtype=np.float32)[y]
+    if encoding == "sparse":
+        return y.astype(np.int64)
+    raise ValueError(f"unknown encoding '{encoding}'")
+
+
+def prepare_variant(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, normalisation: str,
+                    encoding: str, val_size: int) -> dict:
+    """Write one variant to `out_dir` atomically (a temp folder renamed at the end); return its meta."""
+    raw = load_raw(raw_dir)
+    record = raw["record"]
+    num_classes = len(record["classes"])
+    (x_tr, y_tr), (x_va, y_va) = split_train_val(*raw["train"], val_size)
+    splits = {"train": (x_tr, y_tr), "val": (x_va, y_va), "test": raw["test"]}
+    norm = normaliser(normalisation, x_tr)
+
+    out_dir = Path(out_dir)
+    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    meta = {"dataset": record["name"], "dataset_id": record["id"], "synthetic": record["synthetic"],
+            "classes": record["classes"], "normalisation": norm, "encoding": encoding,
+            "variant": f"{normalisation}-{encoding}", "splits": {}}
+    for split, (x, y) in splits.items():
+        # (N, 1, 28, 28) float32: the layout the models take, so training maps it without a copy.
+        xs = ((x.astype(np.float32) - np.float32(norm["shift"])) / np.float32(norm["scale"]))[:, None]
+        ys = encode(y, encoding, num_classes)
+        np.save(tmp / f"x_{split}.npy", xs)
+        np.save(tmp / f"y_{split}.npy", ys)
+        meta["splits"][split] = {
+            "x": {"shape": list(xs.shape), "dtype": str(xs.dtype)},
+            "y": {"shape": list(ys.shape), "dtype": str(ys.dtype)},
+            "stats": {"mean": float(xs.mean()), "std": float(xs.std()), "min": float(xs.min()),
+                      "max": float(xs.max())},
+        }
+    (tmp / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    shutil.rmtree(out_dir, ignore_errors=True)
+    os.replace(tmp, out_dir)
+    return meta
+
+
+def load_variant(variant_dir: str | os.PathLike) -> tuple[dict, dict]:
+    """Memory-map a prepared variant: (meta, {'x_train': ..., 'y_train': ..., ...})."""
+    variant_dir = Path(variant_dir)
+    meta_path = variant_dir / "meta.json"
+    if not meta_path.exists():
+        raise DataError(f"{meta_path}: missing; run the prepare stage first (dvc repro)")
+    meta = json.loads(meta_path.read_text())
+    arrays = {f"{a}_{s}": np.load(variant_dir / f"{a}_{s}.npy", mmap_mode="r") for s in SPLITS for a in "xy"}
+    return meta, arrays
+
+
+def label_counts(raw: dict, val_size: int) -> list[dict]:
+    """Rows of (class, split, count) for the train / val / test splits."""
+    classes = raw["record"]["classes"]
+    (_, y_tr), (_, y_va) = split_train_val(*raw["train"], val_size)
+    rows = []
+    for split, y in (("train", y_tr), ("val", y_va), ("test", raw["test"][1])):
+        counts = np.bincount(y, minlength=len(classes))
+        rows += [{"class": c, "split": split, "count": int(n)} for c, n in zip(classes, counts)]
+    return rows

@@ -1,0 +1,252 @@
+"""Get the four IDX files of a dataset into data/raw: from mirrors, a local folder or URL, or a generator.
+
+Every file lands atomically (temp file, checksum, rename), so data/raw never holds a partial or wrong
+file. `data/raw/dataset.json` records which dataset the files are, its class names and their MD5s:
+it is how the dataset's name travels to every later stage.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import shutil
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from fmnist.data.idx import read_idx, write_idx
+from fmnist.errors import DataError
+from fmnist.params import Data
+
+FILES = {
+    "train_images": "train-images-idx3-ubyte.gz",
+    "train_labels": "train-labels-idx1-ubyte.gz",
+    "test_images": "t10k-images-idx3-ubyte.gz",
+    "test_labels": "t10k-labels-idx1-ubyte.gz",
+}
+FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+
+
+@dataclass(frozen=True)
+class Published:
+    """A dataset published as the four official gz files with known MD5s."""
+
+    name: str
+    mirrors: tuple[str, ...]
+    md5: dict[str, str]
+    classes: list[str]
+
+
+PUBLISHED = {
+    "fashion-mnist": Published(
+        name="Fashion-MNIST",
+        mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+                 "https://ossci-datasets.s3.amazonaws.com/fashion-mnist/"),
+        md5={"train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+             "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+             "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+             "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310"},
+        classes=FASHION_CLASSES,
+    ),
+    "mnist": Published(
+        name="MNIST",
+        mirrors=("https://ossci-datasets.s3.amazonaws.com/mnist/",
+                 "https://storage.googleapis.com/cvdf-datasets/mnist/"),
+        md5={"train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+             "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+             "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+             "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c"},
+        classes=[str(i) for i in range(10)],
+    ),
+}
+
+SYNTHETIC_NAME = "Synthetic (generated, not Fashion-MNIST)"
+OFFLINE_HINT = ("offline options: set data.source to a local folder or file:// URL holding the four "
+                "files, or use data.dataset: synthetic (make demo)")
+
+
+def md5sum(path: Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def describe(raw_dir: str | os.PathLike) -> dict:
+    """The dataset record written by the download stage (name, classes, files)."""
+    path = Path(raw_dir) / "dataset.json"
+    if not path.exists():
+        raise DataError(f"{path}: missing; run the download stage first (dvc repro download)")
+    return json.loads(path.read_text())
+
+
+def _write_record(raw_dir: Path, record: dict) -> None:
+    record["files"] = {name: md5sum(raw_dir / name) for name in FILES.values()}
+    tmp = raw_dir / "dataset.json.tmp"
+    tmp.write_text(json.dumps(record, indent=2) + "\n")
+    os.replace(tmp, raw_dir / "dataset.json")
+
+
+def _is_current(raw_dir: Path, record: dict) -> bool:
+    """True when data/raw already holds this dataset, every file matching its recorded MD5."""
+    try:
+        old = describe(raw_dir)
+    except (DataError, ValueError):
+        return False
+    same = {k: v for k, v in old.items() if k != "files"} == record
+    return same and all((raw_dir / n).exists() and md5sum(raw_dir / n) == m for n, m in old["files"].items())
+
+
+# --- fetching -----------------------------------------------------------------------------------
+
+def _fetch(url: str, dest: Path, timeout: float) -> None:
+    """Stream `url` into `dest` with a progress bar."""
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        total = int(response.headers.get("Content-Length") or 0) or None
+        with open(dest, "wb") as out, tqdm(total=total, unit="B", unit_scale=True, leave=False,
+                                           desc=dest.name.removesuffix(".tmp")) as bar:
+            for chunk in iter(lambda: response.read(1 << 16), b""):
+                out.write(chunk)
+                bar.update(len(chunk))
+
+
+def _download_file(name: str, bases: list[str], md5: str | None, raw_dir: Path, data: Data) -> None:
+    """Try each base URL in turn, `data.retries` times each; keep the file only if its MD5 matches."""
+    tmp = raw_dir / (name + ".tmp")
+    faults = []
+    try:
+        for base in bases:
+            url = base.rstrip("/") + "/" + name
+            for attempt in range(data.retries):
+                try:
+                    _fetch(url, tmp, data.timeout)
+                except (urllib.error.URLError, OSError, TimeoutError) as exc:
+                    reason = getattr(exc, "reason", exc)
+                    faults.append(f"{url}: {reason}")
+                    if isinstance(exc, urllib.error.HTTPError) and exc.code == 404:
+                        break  # the file is not there; retrying will not help
+                    if attempt + 1 < data.retries:
+                        time.sleep(min(2 ** attempt, 4))
+                    continue
+                got = md5sum(tmp)
+                if md5 is not None and got != md5:
+                    faults.append(f"{url}: MD5 mismatch (got {got}, expected {md5})")
+                    break  # a wrong file stays wrong on this mirror
+                os.replace(tmp, raw_dir / name)
+                return
+    finally:
+        tmp.unlink(missing_ok=True)
+    raise DataError(f"{name}: could not be fetched: {'; '.join(faults[-3:])}; {OFFLINE_HINT}")
+
+
+def _from_folder(folder: Path, name: str, raw_dir: Path, md5: str | None) -> None:
+    """Copy `name` (or its uncompressed twin) from a local folder, gzipping plain IDX files."""
+    gz, plain = folder / name, folder / name.removesuffix(".gz")
+    tmp = raw_dir / (name + ".tmp")
+    try:
+        if gz.exists():
+            shutil.copyfile(gz, tmp)
+        elif plain.exists():
+            with open(plain, "rb") as src, open(tmp, "wb") as raw, \
+                    gzip.GzipFile(filename="", mode="wb", compresslevel=6, fileobj=raw, mtime=0) as dst:
+                shutil.copyfileobj(src, dst)
+        else:
+            raise DataError(f"{gz}: missing from data.source (expected {name} or {plain.name})")
+        if md5 is not None and (got := md5sum(tmp)) != md5:
+            raise DataError(f"{gz}: MD5 mismatch (got {got}, expected {md5})")
+        os.replace(tmp, raw_dir / name)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _check_pairs(raw_dir: Path) -> tuple[int, int, int]:
+    """Read the four files back: headers, lengths and image/label counts must agree."""
+    counts = {}
+    for split in ("train", "test"):
+        images = read_idx(raw_dir / FILES[f"{split}_images"], ndim=3)
+        labels = read_idx(raw_dir / FILES[f"{split}_labels"], ndim=1)
+        if len(images) != len(labels):
+            raise DataError(f"{raw_dir / FILES[f'{split}_labels']}: {len(labels)} labels for "
+                            f"{len(images)} images in {FILES[f'{split}_images']}")
+        counts[split] = len(labels)
+        counts["classes"] = max(counts.get("classes", 0), int(labels.max()) + 1 if len(labels) else 0)
+    return counts["train"], counts["test"], counts["classes"]
+
+
+def _quarantine(raw_dir: Path, md5: dict[str, str]) -> None:
+    """After a fault, leave data/raw holding only whole files (with the published MD5, if any)."""
+    for name in FILES.values():
+        path = raw_dir / name
+        if not path.exists():
+            continue
+        if name in md5:
+            if md5sum(path) != md5[name]:
+                path.unlink()
+            continue
+        try:
+            read_idx(path)
+        except DataError:
+            path.unlink()
+    (raw_dir / "dataset.json").unlink(missing_ok=True)
+
+
+def fetch_dataset(data: Data, raw_dir: str | os.PathLike) -> dict:
+    """Make `raw_dir` hold the four IDX .gz files of `data.dataset` plus dataset.json; return the record."""
+    raw_dir = Path(raw_dir)
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return _fetch_dataset(data, raw_dir)
+    except BaseException:
+        _quarantine(raw_dir, PUBLISHED[data.dataset].md5 if data.dataset in PUBLISHED else {})
+        raise
+
+
+def _fetch_dataset(data: Data, raw_dir: Path) -> dict:
+    if data.dataset == "synthetic":
+        record = {"id": "synthetic", "name": SYNTHETIC_NAME, "synthetic": True,
+                  "classes": FASHION_CLASSES, "config": vars(data.synthetic)}
+        if _is_current(raw_dir, record):
+            return describe(raw_dir)
+        from fmnist.data.synthetic import generate_splits  # numpy-heavy; only when asked for
+
+        splits = generate_splits(data.synthetic.train, data.synthetic.test, data.synthetic.seed)
+        for split, (images, labels) in splits.items():
+            write_idx(raw_dir / FILES[f"{split}_images"], images)
+            write_idx(raw_dir / FILES[f"{split}_labels"], labels)
+    elif data.dataset == "idx-dir":
+        folder = Path(data.source)
+        if not folder.is_dir():
+            raise DataError(f"{folder}: data.source is not a folder (idx-dir needs the folder of four IDX files)")
+        for name in FILES.values():
+            _from_folder(folder, name, raw_dir, md5=None)
+        n_train, n_test, n_classes = _check_pairs(raw_dir)
+        classes = data.classes or [str(i) for i in range(n_classes)]
+        if len(classes) < n_classes:
+            raise DataError(f"{folder}: labels go up to {n_classes - 1} but data.classes names {len(classes)} classes")
+        record = {"id": "idx-dir", "name": data.name or folder.name, "synthetic": False, "classes": classes,
+                  "config": {"source": str(folder)}}
+    else:
+        spec = PUBLISHED[data.dataset]
+        record = {"id": data.dataset, "name": spec.name, "synthetic": False, "classes": spec.classes,
+                  "config": {}}
+        if _is_current(raw_dir, record):
+            return describe(raw_dir)
+        source = data.source
+        for name, md5 in spec.md5.items():
+            if (raw_dir / name).exists() and md5sum(raw_dir / name) == md5:
+                continue  # present and valid
+            if source and "://" not in source:
+                _from_folder(Path(source), name, raw_dir, md5)
+            else:
+                _download_file(name, [source] if source else list(spec.mirrors), md5, raw_dir, data)
+    _check_pairs(raw_dir)
+    _write_record(raw_dir, record)
+    return describe(raw_dir)

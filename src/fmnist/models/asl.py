@@ -1,0 +1,69 @@
+"""The seed003 Keras CNN ported to PyTorch with Keras defaults."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+# Keras BatchNormalization defaults. Keras updates moving stats as
+# m = 0.99 * m + 0.01 * batch, PyTorch as m = (1 - momentum) * m + momentum * batch,
+# so Keras momentum 0.99 is PyTorch momentum 0.01.
+BN_EPS = 1e-3
+BN_MOMENTUM = 0.01
+
+
+def _pool() -> nn.MaxPool2d:
+    # Keras MaxPool2D(2, strides=2, padding="same") gives ceil(n / 2): 7 -> 4.
+    # Keras pads only at the bottom/right, so the last window covers the final
+    # row/column alone; ceil_mode=True with padding=0 does exactly that
+    # (plain PyTorch pooling would floor 7 -> 3 and drop the last row/column).
+    return nn.MaxPool2d(kernel_size=2, stride=2, ceil_mode=True)
+
+
+def _bn(channels: int) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(channels, eps=BN_EPS, momentum=BN_MOMENTUM)
+
+
+class ASL(nn.Module):
+    """Seed003 notebook network (256,867 parameters incl. BN moving stats).
+
+    Three conv(3x3, same, relu) -> BN -> maxpool(2, same) blocks with
+    75/50/25 channels (28 -> 14 -> 7 -> 4), Dense(512, relu), Dropout(0.3),
+    Dense(C). Returns logits; softmax is applied by the loss.
+
+    Keras defaults are reproduced: Glorot-uniform kernels, zero biases, BN
+    eps 1e-3 and momentum 0.99 (PyTorch 0.01). Flatten runs over NCHW here
+    rather than Keras' NHWC, which only permutes the Dense(512) input rows.
+    """
+
+    def __init__(self, num_classes: int = 10) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 75, 3, padding=1),
+            nn.ReLU(),
+            _bn(75),
+            _pool(),
+            nn.Conv2d(75, 50, 3, padding=1),
+            nn.ReLU(),
+            # Keras Dropout drops single activations, not whole channels.
+            nn.Dropout(0.2),
+            _bn(50),
+            _pool(),
+            nn.Conv2d(50, 25, 3, padding=1),
+            nn.ReLU(),
+            _bn(25),
+            _pool(),
+        )
+        self.classifier = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(4 * 4 * 25, 512),
+            nn.ReLU(),
+            nn.Dropout(0.3),
+            nn.Linear(512, num_classes),
+        )
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.xavier_uniform_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.classifier(self.features(x))

@@ -1,0 +1,40 @@
+"""The seed network: a deliberately tiny two-conv CNN (20,372 parameters)."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+
+class Tiny(nn.Module):
+    """Seed000 notebook network, layer for layer, with PyTorch default init.
+
+    Conv2d(1,1,7) -> ReLU -> MaxPool2d(5, stride=1) -> Conv2d(1,1,5) -> ReLU
+    -> Flatten -> Linear(196,98) -> Dropout(0.1) -> ReLU -> Linear(98,C).
+
+    Input is float (N, 1, 28, 28); output is LOGITS (N, C). The seed ended in
+    Softmax and trained with MSELoss; here softmax is left to the loss and to
+    prediction, so that every model in the registry has the same contract. The
+    ``mse`` loss applies softmax and then MSE against one-hot targets, which is
+    exactly the seed's Softmax + MSELoss.
+    """
+
+    def __init__(self, num_classes: int = 10) -> None:
+        super().__init__()
+        # Spatial sizes: 28 -conv7-> 22 -pool5/s1-> 18 -conv5-> 14, so 14*14 = 196.
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 1, kernel_size=7),
+            nn.ReLU(),
+            nn.MaxPool2d(kernel_size=5, stride=1),
+            nn.Conv2d(1, 1, kernel_size=5),
+            nn.ReLU(),
+        )
+        self.classifier = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(196, 98),
+            nn.Dropout(0.1),
+            nn.ReLU(),
+            nn.Linear(98, num_classes),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.classifier(self.features(x))

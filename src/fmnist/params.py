@@ -1,0 +1,339 @@
+"""params.yaml as one typed, validated config.
+
+Every stage calls `load_params()` first: an unknown key, a wrong type or an out-of-range value
+raises `ParamsError` with a one-line message naming the key, before any work is done.
+The `train:` section holds defaults; each entry of `experiments:` overrides any of them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from fmnist.errors import ParamsError
+
+DATASETS = ("fashion-mnist", "mnist", "synthetic", "idx-dir")
+NORMALISATIONS = ("unit", "raw", "standard")
+ENCODINGS = ("onehot", "sparse")
+LOSSES = ("mse", "cross_entropy")
+OPTIMIZERS = ("adam", "rmsprop", "adamw", "sgd")
+SCHEDULES = ("constant", "onecycle")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+SPLITS = ("train", "all")
+MODELS = ("tiny", "asl", "resnet")  # kept in step with fmnist.models.MODELS by a test
+
+
+@dataclass(frozen=True)
+class Synthetic:
+    train: int = 60000
+    test: int = 10000
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Data:
+    dataset: str = "fashion-mnist"
+    source: str | None = None  # a local folder or URL overriding the mirrors; the folder for idx-dir
+    name: str | None = None  # idx-dir: the dataset's name
+    classes: list[str] | None = None  # idx-dir: class names, else the label numbers
+    synthetic: Synthetic = field(default_factory=Synthetic)
+    timeout: float = 10.0  # seconds per request
+    retries: int = 2  # attempts per mirror
+
+
+@dataclass(frozen=True)
+class Prepare:
+    normalisations: list[str] = field(default_factory=lambda: list(NORMALISATIONS))
+    encodings: list[str] = field(default_factory=lambda: list(ENCODINGS))
+    val_size: int = 12000
+    sample_seed: int = 0
+
+    @property
+    def variants(self) -> list[str]:
+        return [f"{n}-{e}" for n, e in itertools.product(self.normalisations, self.encodings)]
+
+
+@dataclass(frozen=True)
+class Augment:
+    crop: int = 0  # random-crop padding in pixels
+    flip: bool = False  # random horizontal flip
+    erase: float = 0.0  # probability of random erasing per image
+
+
+@dataclass(frozen=True)
+class Train:
+    """One experiment's effective settings: `train:` defaults overlaid with its own entry."""
+
+    model: str | None = None
+    variant: str | None = None
+    loss: str = "cross_entropy"
+    optimizer: str = "adam"
+    epochs: int = 20
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    momentum: float = 0.9  # sgd only
+    schedule: str = "constant"
+    label_smoothing: float = 0.0
+    augment: Augment = field(default_factory=Augment)
+    tta: bool = False  # average the prediction over the image and its mirror at evaluation
+    train_split: str = "train"  # "all" trains on train + validation (as seed000 did)
+    track_test: bool = False  # also record test loss/accuracy each epoch (seed000's curve)
+    model_config: dict = field(default_factory=dict)
+    seed: int = 0
+    device: str = "auto"
+    compile: bool = False
+    epoch_limit: int | None = None  # cap on every experiment's epochs (demos, smoke runs)
+    eval_batch_size: int = 2000
+
+    @property
+    def normalisation(self) -> str:
+        return self.variant.split("-")[0]
+
+    @property
+    def encoding(self) -> str:
+        return self.variant.split("-")[1]
+
+    @property
+    def effective_epochs(self) -> int:
+        return self.epochs if self.epoch_limit is None else min(self.epochs, self.epoch_limit)
+
+
+@dataclass(frozen=True)
+class Mlflow:
+    tracking_uri: str | None = None
+    experiment: str = "fmnist"
+    register: bool = True
+
+
+@dataclass(frozen=True)
+class Params:
+    data: Data
+    prepare: Prepare
+    train: Train
+    experiments: dict[str, Train]
+    mlflow: Mlflow
+    overrides: dict[str, frozenset] = field(default_factory=dict)  # keys each experiment sets itself
+
+    def where(self, experiment: str, key: str) -> str:
+        """The params.yaml path that sets `key` for `experiment`, for error messages."""
+        own = self.overrides.get(experiment, frozenset())
+        return f"experiments.{experiment}.{key}" if key in own else f"train.{key}"
+
+    def experiment(self, name: str) -> Train:
+        if name not in self.experiments:
+            raise ParamsError(
+                f"params.yaml: experiments has no '{name}'; choose one of: {', '.join(self.experiments)}"
+            )
+        return self.experiments[name]
+
+
+# --- checks -------------------------------------------------------------------------------------
+# Each rule: key -> (type, constraint). Types: int, float, bool, str, "str-list", "section".
+
+def _range(ge=None, gt=None, le=None):
+    def check(key, value):
+        if ge is not None and value < ge:
+            raise ParamsError(f"params.yaml: {key} must be >= {ge}, got {value}")
+        if gt is not None and value <= gt:
+            raise ParamsError(f"params.yaml: {key} must be > {gt}, got {value}")
+        if le is not None and value > le:
+            raise ParamsError(f"params.yaml: {key} must be <= {le}, got {value}")
+    return check
+
+
+def _one_of(choices):
+    def check(key, value):
+        values = value if isinstance(value, list) else [value]
+        for v in values:
+            if v not in choices:
+                raise ParamsError(f"params.yaml: {key} must be one of {', '.join(choices)}; got '{v}'")
+        if isinstance(value, list) and not value:
+            raise ParamsError(f"params.yaml: {key} must list at least one of {', '.join(choices)}")
+    return check
+
+
+RULES: dict[str, dict[str, tuple]] = {
+    "data": {
+        "dataset": (str, _one_of(DATASETS)),
+        "source": ((str, type(None)), None),
+        "name": ((str, type(None)), None),
+        "classes": (("str-list", type(None)), None),
+        "synthetic": ("section", None),
+        "timeout": (float, _range(gt=0)),
+        "retries": (int, _range(ge=1)),
+    },
+    "data.synthetic": {
+        "train": (int, _range(ge=10)),
+        "test": (int, _range(ge=10)),
+        "seed": (int, _range(ge=0)),
+    },
+    "prepare": {
+        "normalisations": ("str-list", _one_of(NORMALISATIONS)),
+        "encodings": ("str-list", _one_of(ENCODINGS)),
+        "val_size": (int, _range(ge=1)),
+        "sample_seed": (int, _range(ge=0)),
+    },
+    "train": {
+        "model": ((str, type(None)), _one_of(MODELS + (None,))),
+        "variant": ((str, type(None)), None),
+        "loss": (str, _one_of(LOSSES)),
+        "optimizer": (str, _one_of(OPTIMIZERS)),
+        "epochs": (int, _range(ge=1)),
+        "batch_size": (int, _range(ge=1)),
+        "lr": (float, _range(gt=0)),
+        "weight_decay": (float, _range(ge=0)),
+        "momentum": (float, _range(ge=0, le=1)),
+        "schedule": (str, _one_of(SCHEDULES)),
+        "label_smoothing": (float, _range(ge=0, le=0.5)),
+        "augment": ("section", None),
+        "tta": (bool, None),
+        "train_split": (str, _one_of(SPLITS)),
+        "track_test": (bool, None),
+        "model_config": (dict, None),
+        "seed": (int, _range(ge=0)),
+        "device": (str, _one_of(DEVICES)),
+        "compile": (bool, None),
+        "epoch_limit": ((int, type(None)), None),
+        "eval_batch_size": (int, _range(ge=1)),
+    },
+    "train.augment": {
+        "crop": (int, _range(ge=0, le=8)),
+        "flip": (bool, None),
+        "erase": (float, _range(ge=0, le=1)),
+    },
+    "mlflow": {
+        "tracking_uri": ((str, type(None)), None),
+        "experiment": (str, None),
+        "register": (bool, None),
+    },
+}
+
+TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string",
+              dict: "a mapping", "str-list": "a list of strings", "section": "a mapping",
+              type(None): "null"}
+
+
+def _type_ok(value, kind) -> bool:
+    if isinstance(kind, tuple):
+        return any(_type_ok(value, k) for k in kind)
+    if kind == "str-list":
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if kind in ("section", dict):
+        return isinstance(value, dict)
+    if kind is float:  # an integer is a fine number; a bool is not
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, kind)
+
+
+def _check_section(path: str, rules_key: str, raw: Any) -> dict:
+    """Check the keys of one mapping against RULES[rules_key]; return it with sections checked too."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ParamsError(f"params.yaml: {path} must be a mapping, got {type(raw).__name__}")
+    rules = RULES[rules_key]
+    out = {}
+    for key, value in raw.items():
+        where = f"{path}.{key}"
+        if key not in rules:
+            raise ParamsError(f"params.yaml: unknown key {where}; allowed: {', '.join(rules)}")
+        kind, check = rules[key]
+        if not _type_ok(value, kind):
+            kinds = kind if isinstance(kind, tuple) else (kind,)
+            wanted = " or ".join(TYPE_NAMES[k] for k in kinds)
+            raise ParamsError(f"params.yaml: {where} must be {wanted}, got {value!r}")
+        if kind == "section":
+            value = _check_section(where, f"{rules_key}.{key}", value)
+        if check is not None and value is not None:
+            check(where, value)
+        out[key] = value
+    return out
+
+
+def _build(cls, values: dict):
+    """Make a dataclass from checked values, turning nested sections into their dataclasses."""
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in values:
+            continue
+        value = values[f.name]
+        if f.name == "synthetic":
+            value = _build(Synthetic, value)
+        elif f.name == "augment":
+            value = _build(Augment, value)
+        elif f.type == "float" and value is not None:
+            value = float(value)
+        kwargs[f.name] = value
+    return cls(**kwargs)
+
+
+def parse_params(raw: Any) -> Params:
+    """Validate a params mapping (as read from params.yaml) and return the typed config."""
+    if not isinstance(raw, dict):
+        raise ParamsError("params.yaml: the top level must be a mapping")
+    sections = ("data", "prepare", "train", "experiments", "mlflow")
+    for key in raw:
+        if key not in sections:
+            raise ParamsError(f"params.yaml: unknown key {key}; allowed: {', '.join(sections)}")
+
+    data = _build(Data, _check_section("data", "data", raw.get("data")))
+    prepare = _build(Prepare, _check_section("prepare", "prepare", raw.get("prepare")))
+    defaults = _check_section("train", "train", raw.get("train"))
+    mlflow = _build(Mlflow, _check_section("mlflow", "mlflow", raw.get("mlflow")))
+
+    if data.dataset == "idx-dir" and not data.source:
+        raise ParamsError("params.yaml: data.source must name the folder of IDX files when data.dataset is idx-dir")
+    if data.dataset == "synthetic" and prepare.val_size >= data.synthetic.train:
+        raise ParamsError(
+            f"params.yaml: prepare.val_size must be < data.synthetic.train ({data.synthetic.train}), "
+            f"got {prepare.val_size}")
+
+    raw_experiments = raw.get("experiments") or {}
+    if not isinstance(raw_experiments, dict):
+        raise ParamsError("params.yaml: experiments must be a mapping of name -> settings")
+    experiments = {}
+    for name, settings in raw_experiments.items():
+        path = f"experiments.{name}"
+        own = _check_section(path, "train", settings)
+        merged = {**defaults, **own}
+        if "augment" in defaults and "augment" in own:
+            merged["augment"] = {**defaults["augment"], **own["augment"]}
+        exp = _build(Train, merged)
+        where = lambda key: path + "." + key if key in own else "train." + key  # noqa: E731
+        if exp.model is None:
+            raise ParamsError(f"params.yaml: {path}.model is missing; choose one of: {', '.join(MODELS)}")
+        if exp.variant not in prepare.variants:
+            raise ParamsError(
+                f"params.yaml: {where('variant')} must be a variant that prepare builds "
+                f"({', '.join(prepare.variants)}); got '{exp.variant}'")
+        if exp.loss == "mse" and exp.encoding != "onehot":
+            raise ParamsError(
+                f"params.yaml: {where('loss')} mse needs one-hot labels; "
+                f"'{exp.variant}' is {exp.encoding}: use an -onehot variant or loss cross_entropy")
+        if exp.epoch_limit is not None and exp.epoch_limit < 1:
+            raise ParamsError(f"params.yaml: {where('epoch_limit')} must be >= 1 or null, got {exp.epoch_limit}")
+        experiments[name] = exp
+
+    return Params(data=data, prepare=prepare, train=_build(Train, defaults), experiments=experiments,
+                  mlflow=mlflow, overrides={n: frozenset(s or {}) for n, s in raw_experiments.items()})
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    path = Path(path)
+    if not path.exists():
+        raise ParamsError(f"{path}: not found (run from the project root)")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ParamsError(f"{path}: not valid YAML{where}") from None
+    return parse_params(raw)

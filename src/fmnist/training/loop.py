@@ -1,0 +1,233 @@
+"""One training loop for every model.
+
+The prepared arrays become tensors on the device once; each epoch draws a permutation and slices
+batches by index. All randomness of epoch e comes from generators seeded with (seed, e), so a run
+resumed from the checkpoint after epoch e-1 replays epoch e exactly as an unbroken run would.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import time
+import warnings
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from fmnist.data.prepare import load_variant
+from fmnist.errors import ParamsError
+from fmnist.models import build_model, count_parameters
+from fmnist.training.parts import (augment, class_indices, loss_fn, make_optimizer, make_schedule,
+                                   resolve_device)
+from fmnist.params import Train
+
+
+@dataclasses.dataclass
+class Split:
+    x: torch.Tensor
+    y: torch.Tensor  # as the loss takes it (one-hot rows or class numbers)
+    labels: torch.Tensor  # class numbers, for accuracy
+
+
+def to_device(x: np.ndarray, y: np.ndarray, device: torch.device) -> Split:
+    with warnings.catch_warnings():  # memory-mapped arrays are read-only; the loop never writes them
+        warnings.simplefilter("ignore", UserWarning)
+        xt = torch.from_numpy(x).to(device)
+        yt = torch.from_numpy(y).to(device)
+    if device.type == "cuda":
+        xt = xt.contiguous(memory_format=torch.channels_last)
+    return Split(xt, yt, class_indices(yt))
+
+
+def load_splits(variant_dir, cfg: Train, device: torch.device) -> tuple[dict, dict[str, Split]]:
+    meta, a = load_variant(variant_dir)
+    x_train, y_train = a["x_train"], a["y_train"]
+    if cfg.train_split == "all":  # seed000 trained on all training images
+        x_train, y_train = np.concatenate([x_train, a["x_val"]]), np.concatenate([y_train, a["y_val"]])
+    splits = {"train": to_device(x_train, y_train, device),
+              "val": to_device(a["x_val"], a["y_val"], device)}
+    if cfg.track_test:
+        splits["test"] = to_device(a["x_test"], a["y_test"], device)
+    return meta, splits
+
+
+def autocast(device: torch.device):
+    """bf16 autocast on CUDA; full precision elsewhere (CPU results stay bit-reproducible)."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@torch.inference_mode()
+def evaluate_split(model, split: Split, loss, batch_size: int, device) -> tuple[float, float]:
+    """Mean loss and accuracy over a split, in eval mode."""
+    model.eval()
+    total_loss = torch.zeros((), device=device, dtype=torch.float64)
+    correct = torch.zeros((), device=device, dtype=torch.int64)
+    for i in range(0, len(split.x), batch_size):
+        with autocast(device):
+            logits = model(split.x[i:i + batch_size])
+        n = len(logits)
+        total_loss += loss(logits, split.y[i:i + batch_size]).double() * n
+        correct += (logits.argmax(1) == split.labels[i:i + batch_size]).sum()
+    n = len(split.x)
+    return (total_loss / n).item(), correct.item() / n
+
+
+def fingerprint(cfg: Train, meta: dict) -> str:
+    """What a checkpoint must match to be resumed: the settings and the data it was trained on."""
+    settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("device", "eval_batch_size")}
+    blob = json.dumps({"cfg": settings, "data": meta}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def save_atomic(obj, path: Path) -> None:
+    """torch.save to a temp file, then rename: a kill mid-write never leaves a half file in place."""
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def write_history(rows: list[dict], path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as f:
+        f.write(",".join(rows[0]) + "\n")
+        for row in rows:
+            f.write(",".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in row.values()) + "\n")
+    os.replace(tmp, path)
+
+
+def train_experiment(name: str, cfg: Train, variant_dir, weights_path, history_path, checkpoint_dir,
+                     on_epoch: Callable[[dict], None] | None = None, progress: bool = True) -> dict:
+    """Train one experiment; write its weights and per-epoch history; return the final history row.
+
+    Resumes from `checkpoint_dir/last.pt` when it matches the settings and data (see `fingerprint`).
+    """
+    device = resolve_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    if device.type == "cpu":
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    else:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
+
+    meta, splits = load_splits(variant_dir, cfg, device)
+    train = splits["train"]
+    n_train = len(train.x)
+    if cfg.batch_size > n_train:
+        raise ParamsError(f"params.yaml: batch_size {cfg.batch_size} of experiment {name} is larger than "
+                          f"its training set ({n_train} images)")
+
+    classes = meta["classes"]
+    model = build_model(cfg.model, num_classes=len(classes), **cfg.model_config).to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    step_model = torch.compile(model) if cfg.compile else model
+    steps_per_epoch = -(-n_train // cfg.batch_size)
+    optimizer = make_optimizer(cfg, model.parameters())
+    schedule = make_schedule(cfg, optimizer, steps_per_epoch)
+    train_loss = loss_fn(cfg.loss, cfg.label_smoothing)
+    eval_loss = loss_fn(cfg.loss)  # validation and test losses are unsmoothed
+    background = (0.0 - meta["normalisation"]["shift"]) / meta["normalisation"]["scale"]
+
+    checkpoint_dir, weights_path, history_path = Path(checkpoint_dir), Path(weights_path), Path(history_path)
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint = checkpoint_dir / "last.pt"
+    key = fingerprint(cfg, meta)
+    history, start, seconds = [], 0, 0.0
+    if checkpoint.exists():
+        state = torch.load(checkpoint, map_location=device, weights_only=True)
+        if state["fingerprint"] == key:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            schedule.load_state_dict(state["schedule"])
+            history, start, seconds = state["history"], state["epoch"], state["seconds"]
+            print(f"{name}: resuming after epoch {start} from {checkpoint}")
+        else:
+            print(f"{name}: {checkpoint} is from other settings or data; starting afresh")
+
+    epochs = cfg.effective_epochs
+    for epoch in range(start + 1, epochs + 1):
+        # Every random draw of this epoch depends on (seed, epoch) only: resumes replay it exactly.
+        torch.manual_seed(cfg.seed * 100_003 + epoch)
+        gen = torch.Generator(device=device).manual_seed(cfg.seed * 100_003 + epoch)
+        model.train()
+        started = time.perf_counter()
+        loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+        correct = torch.zeros((), device=device, dtype=torch.int64)
+        seen = 0
+        perm = torch.randperm(n_train, generator=gen, device=device)
+        bar = tqdm(range(0, n_train, cfg.batch_size), desc=f"{name} {epoch}/{epochs}", unit="batch",
+                   leave=False, disable=not progress, mininterval=0.5)
+        for step, i in enumerate(bar):
+            idx = perm[i:i + cfg.batch_size]
+            if len(idx) < 2 and seen:  # a lone last image would break batch norm; it is seen next epoch
+                continue
+            xb, yb = train.x[idx], train.y[idx]
+            if cfg.augment.crop or cfg.augment.flip or cfg.augment.erase:
+                xb = augment(xb, cfg.augment, background, gen)
+            with autocast(device):
+                logits = step_model(xb)
+            loss = train_loss(logits, yb)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            loss_sum += loss.detach().double() * len(idx)
+            correct += (logits.detach().argmax(1) == train.labels[idx]).sum()
+            seen += len(idx)
+            if progress and step % 20 == 0:
+                elapsed = time.perf_counter() - started
+                bar.set_postfix(loss=f"{loss.item():.4f}", img_s=f"{seen / max(elapsed, 1e-9):,.0f}")
+        bar.close()
+        train_seconds = time.perf_counter() - started
+        row = {"epoch": epoch, "train_loss": (loss_sum / seen).item(), "train_acc": correct.item() / seen}
+        for split in ("val", "test"):
+            if split in splits:
+                row[f"{split}_loss"], row[f"{split}_acc"] = evaluate_split(
+                    step_model, splits[split], eval_loss, cfg.eval_batch_size, device)
+        row["lr"] = optimizer.param_groups[0]["lr"]
+        row["seconds"] = train_seconds
+        row["images_per_s"] = seen / train_seconds
+        seconds += time.perf_counter() - started
+        history.append(row)
+        print(f"{name} epoch {epoch}/{epochs}: " + ", ".join(
+            f"{k} {v:.4f}" for k, v in row.items() if k.endswith(("loss", "acc"))) +
+            f", {row['images_per_s']:,.0f} img/s")
+        save_atomic({"fingerprint": key, "epoch": epoch, "seconds": seconds, "history": history,
+                     "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                     "schedule": schedule.state_dict()}, checkpoint)
+        if on_epoch is not None:
+            on_epoch(row)
+
+    weights_path.parent.mkdir(parents=True, exist_ok=True)
+    history_path.parent.mkdir(parents=True, exist_ok=True)
+    write_history(history, history_path)
+    save_atomic({
+        "experiment": name,
+        "model": cfg.model,
+        "model_config": dict(cfg.model_config),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "classes": list(classes),
+        "dataset": meta["dataset"],
+        "dataset_id": meta["dataset_id"],
+        "synthetic": meta["synthetic"],
+        "variant": cfg.variant,
+        "normalisation": meta["normalisation"],
+        "train": json.loads(json.dumps(dataclasses.asdict(cfg))),
+        "epochs": epochs,
+        "train_seconds": seconds,
+        "parameters": count_parameters(model),
+        "device": str(device),
+        "torch": torch.__version__,
+    }, weights_path)
+    checkpoint.unlink(missing_ok=True)
+    return history[-1]

@@ -1,0 +1,93 @@
+"""The pieces the training loop is assembled from: device, loss, optimiser, schedule, augmentation."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from fmnist.errors import ParamsError
+from fmnist.params import Augment, Train
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` picks cuda, then mps, then cpu; asking for an absent accelerator is a params fault."""
+    has_mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ParamsError("params.yaml: train.device is cuda but no CUDA device is available; "
+                          "use auto or cpu")
+    if name == "mps" and not has_mps:
+        raise ParamsError("params.yaml: train.device is mps but no MPS device is available; use auto or cpu")
+    return torch.device(name)
+
+
+def class_indices(y: torch.Tensor) -> torch.Tensor:
+    """Integer labels from either encoding (one-hot rows or class numbers)."""
+    return y.argmax(1) if y.ndim == 2 else y
+
+
+def loss_fn(kind: str, label_smoothing: float = 0.0):
+    """loss(logits, y). `mse` is the seed's Softmax + MSELoss against one-hot rows; `cross_entropy`
+    takes one-hot rows (as probabilities) or class numbers, as Keras' categorical and sparse losses do."""
+    if kind == "mse":
+        return lambda logits, y: F.mse_loss(torch.softmax(logits.float(), dim=1), y)
+    if kind == "cross_entropy":
+        return lambda logits, y: F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
+    raise ValueError(f"unknown loss '{kind}'")
+
+
+def make_optimizer(cfg: Train, params) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, eps=1e-8, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "rmsprop":
+        # Keras' RMSprop: rho 0.9 (PyTorch's alpha), epsilon 1e-7 outside the square root, no momentum.
+        return torch.optim.RMSprop(params, lr=cfg.lr, alpha=0.9, eps=1e-7, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0,
+                               weight_decay=cfg.weight_decay)
+    raise ValueError(f"unknown optimizer '{cfg.optimizer}'")
+
+
+def make_schedule(cfg: Train, optimizer, steps_per_epoch: int):
+    """Stepped once per batch; `constant` keeps the learning rate as set."""
+    if cfg.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=cfg.lr, total_steps=cfg.effective_epochs * steps_per_epoch)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+
+
+def augment(x: torch.Tensor, aug: Augment, background: float, generator: torch.Generator) -> torch.Tensor:
+    """Random crop (zero-padded by `aug.crop` pixels), horizontal flip and random erasing of a whole
+    batch at once, on its device: index arithmetic instead of a per-image transform."""
+    n, c, h, w = x.shape
+    dev = x.device
+    rand = lambda *shape: torch.rand(*shape, generator=generator, device=dev)  # noqa: E731
+    if aug.crop:
+        p = aug.crop
+        padded = F.pad(x, (p, p, p, p), value=background)
+        dy = (rand(n) * (2 * p + 1)).long()
+        dx = (rand(n) * (2 * p + 1)).long()
+        rows = (dy[:, None] + torch.arange(h, device=dev))[:, None, :, None]
+        cols = (dx[:, None] + torch.arange(w, device=dev))[:, None, None, :]
+        x = padded[torch.arange(n, device=dev)[:, None, None, None], torch.arange(c, device=dev)[None, :, None, None],
+                   rows, cols]
+    if aug.flip:
+        x = torch.where(rand(n, 1, 1, 1) < 0.5, x.flip(-1), x)
+    if aug.erase > 0:
+        # One rectangle per chosen image, 2-25 % of the area, aspect ratio 1/3 to 3.
+        area = (0.02 + 0.23 * rand(n)) * h * w
+        aspect = torch.exp((rand(n) * 2 - 1) * torch.log(torch.tensor(3.0, device=dev)))
+        eh = (area * aspect).sqrt().clamp(1, h).long()
+        ew = (area / aspect).sqrt().clamp(1, w).long()
+        y0 = (rand(n) * (h - eh + 1)).long()
+        x0 = (rand(n) * (w - ew + 1)).long()
+        ys = torch.arange(h, device=dev)[None, :]
+        xs = torch.arange(w, device=dev)[None, :]
+        inside = (((ys >= y0[:, None]) & (ys < (y0 + eh)[:, None]))[:, :, None]
+                  & ((xs >= x0[:, None]) & (xs < (x0 + ew)[:, None]))[:, None, :])
+        chosen = (rand(n) < aug.erase)[:, None, None]
+        x = x.masked_fill((inside & chosen)[:, None], background)
+    return x

@@ -1,0 +1,44 @@
+"""describe: label counts per class and split (CSV and bar chart) and a 3x3 grid of sample images."""
+
+import argparse
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from fmnist import plots
+from fmnist.cli import stage
+from fmnist.data.prepare import label_counts, load_raw
+from fmnist.params import load_params
+
+
+@stage
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--raw", default="data/raw")
+    parser.add_argument("--out", default="plots/data")
+    args = parser.parse_args(argv)
+
+    params = load_params(args.params)
+    raw = load_raw(args.raw)
+    dataset, classes = raw["record"]["name"], raw["record"]["classes"]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    rows = label_counts(raw, params.prepare.val_size)
+    with open(out / "label_counts.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["class", "split", "count"])
+        writer.writeheader()
+        writer.writerows(rows)
+    plots.save(plots.label_counts_chart(rows, dataset), out / "label_counts.png")
+
+    x, y = raw["train"]
+    pick = np.random.default_rng(params.prepare.sample_seed).choice(len(x), size=min(9, len(x)), replace=False)
+    grid = plots.image_grid(x[pick], [classes[y[i]] for i in pick], f"Training samples - {dataset}")
+    plots.save(grid, out / "samples.png")
+    print(f"{dataset}: label counts and samples in {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""Shared fixtures: the repo root, the real label files, and tiny datasets written as IDX files."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent  # the virtualenv running the tests: dvc and python live here
+
+
+def find_shared() -> Path:
+    """The folder of the real Fashion-MNIST label files: $FMNIST_SHARED, else ../shared/fashion-mnist."""
+    candidates = [os.environ.get("FMNIST_SHARED", ""), ROOT.parent / "shared" / "fashion-mnist"]
+    for c in candidates:
+        if c and (Path(c) / "train-labels-idx1-ubyte.gz").exists():
+            return Path(c)
+    raise RuntimeError("the real label files are missing: set FMNIST_SHARED to the folder holding "
+                       "train-labels-idx1-ubyte.gz (../shared/fashion-mnist in a checkout)")
+
+
+@pytest.fixture(scope="session")
+def shared_labels() -> Path:
+    return find_shared()
+
+
+@pytest.fixture
+def tiny_idx_dir(tmp_path) -> Path:
+    """Four IDX files of a tiny random 3-class dataset (images and labels of matching counts)."""
+    from fmnist.data.idx import write_idx
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "idx"
+    folder.mkdir()
+    for split, n in (("train", 60), ("t10k", 20)):
+        write_idx(folder / f"{split}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28), dtype=np.uint8))
+        write_idx(folder / f"{split}-labels-idx1-ubyte.gz", (np.arange(n) % 3).astype(np.uint8))
+    return folder
+
+
+@pytest.fixture
+def env_with_venv():
+    """The environment for subprocesses: the test's virtualenv first on PATH (stage commands call python)."""
+    env = dict(os.environ)
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env.pop("DVC_EXP_NAME", None)
+    return env

@@ -49,3 +49,37 @@ def env_with_venv():
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     env.pop("DVC_EXP_NAME", None)
     return env
+
+
+def structured_images(n: int, classes: int, seed: int):
+    """Easy-to-learn images: a bright bar whose row depends on the class, plus noise."""
+    rng = np.random.default_rng(seed)
+    y = (np.arange(n) % classes).astype(np.uint8)
+    rng.shuffle(y)
+    x = rng.integers(0, 60, (n, 28, 28))
+    for c in range(classes):
+        row = 2 + c * (24 // classes)
+        x[y == c, row:row + 3, 4:24] += 180
+    return x.astype(np.uint8), y
+
+
+@pytest.fixture(scope="session")
+def prepared(tmp_path_factory):
+    """A tiny 10-class dataset (500 train incl. 100 validation, 100 test), prepared in three variants."""
+    from fmnist.data.idx import write_idx
+    from fmnist.data.prepare import prepare_variant
+    from fmnist.data.sources import fetch_dataset
+    from fmnist.params import Data
+
+    root = tmp_path_factory.mktemp("prepared")
+    src = root / "src"
+    src.mkdir()
+    for split, n, seed in (("train", 500, 1), ("t10k", 100, 2)):
+        x, y = structured_images(n, 10, seed)
+        write_idx(src / f"{split}-images-idx3-ubyte.gz", x)
+        write_idx(src / f"{split}-labels-idx1-ubyte.gz", y)
+    fetch_dataset(Data(dataset="idx-dir", source=str(src), name="structured-test"), root / "raw")
+    for variant in ("unit-onehot", "unit-sparse", "standard-sparse"):
+        norm, enc = variant.split("-")
+        prepare_variant(root / "raw", root / variant, norm, enc, val_size=100)
+    return root

@@ -180,7 +180,7 @@ RULES: dict[str, dict[str, tuple]] = {
         "sample_seed": (int, _range(ge=0)),
     },
     "train": {
-        "model": ((str, type(None)), _one_of(MODELS + (None,))),
+        "model": ((str, type(None)), _one_of(MODELS)),
         "variant": ((str, type(None)), None),
         "loss": (str, _one_of(LOSSES)),
         "optimizer": (str, _one_of(OPTIMIZERS)),

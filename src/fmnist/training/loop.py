@@ -227,7 +227,7 @@ def train_experiment(name: str, cfg: Train, variant_dir, weights_path, history_p
         "train_seconds": seconds,
         "parameters": count_parameters(model),
         "device": str(device),
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),
     }, weights_path)
     checkpoint.unlink(missing_ok=True)
     return history[-1]

@@ -1,0 +1,1 @@
+"""Data: the IDX codec, dataset sources (mirrors, folders, the synthetic generator) and preparation."""

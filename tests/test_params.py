@@ -1,0 +1,120 @@
+"""params.yaml validation: every fault is one line naming the key, before any work."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fmnist import models
+from fmnist.errors import ParamsError
+from fmnist.params import MODELS, load_params, parse_params
+
+ROOT = Path(__file__).resolve().parents[1]
+BASE = yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def with_change(path: str, value):
+    """The repo's params with one key set (dotted path); value DELETE removes it."""
+    raw = copy.deepcopy(BASE)
+    *parents, last = path.split(".")
+    node = raw
+    for p in parents:
+        node = node.setdefault(p, {})
+    node[last] = value
+    return raw
+
+
+def test_repo_params_are_valid():
+    params = load_params(ROOT / "params.yaml")
+    assert set(params.experiments) == {"seed000", "seed003-unit-onehot", "seed003-unit-sparse",
+                                       "seed003-raw-onehot", "seed003-raw-sparse", "resnet"}
+    assert params.experiments["seed003-raw-sparse"].epochs == 10
+    assert params.experiments["seed003-unit-onehot"].epochs == 20  # the train: default
+    assert params.experiments["seed000"].batch_size == 1000
+    assert params.prepare.variants == ["unit-onehot", "unit-sparse", "raw-onehot", "raw-sparse",
+                                       "standard-onehot", "standard-sparse"]
+
+
+def test_model_names_match_the_registry():
+    assert set(MODELS) == set(models.MODELS)
+
+
+def test_experiment_overrides_train_defaults():
+    params = parse_params(with_change("train.epochs", 7))
+    assert params.experiments["seed003-unit-onehot"].epochs == 7  # follows the default
+    assert params.experiments["seed000"].epochs == 300  # pins its own
+    assert params.where("seed000", "epochs") == "experiments.seed000.epochs"
+    assert params.where("seed003-unit-onehot", "epochs") == "train.epochs"
+
+
+BAD = [
+    ("train.epochs", 0, "params.yaml: train.epochs must be >= 1, got 0"),
+    ("train.bogus", 1, "params.yaml: unknown key train.bogus; allowed: model, variant"),
+    ("bogus", 1, "params.yaml: unknown key bogus; allowed: data, prepare"),
+    ("train.epochs", "ten", "params.yaml: train.epochs must be an integer, got 'ten'"),
+    ("train.epochs", 2.5, "params.yaml: train.epochs must be an integer, got 2.5"),
+    ("train.batch_size", 0, "params.yaml: train.batch_size must be >= 1, got 0"),
+    ("train.lr", 0, "params.yaml: train.lr must be > 0, got 0"),
+    ("train.lr", -0.1, "params.yaml: train.lr must be > 0, got -0.1"),
+    ("train.compile", "yes", "params.yaml: train.compile must be true or false, got 'yes'"),
+    ("train.device", "tpu", "params.yaml: train.device must be one of auto, cpu, cuda, mps; got 'tpu'"),
+    ("experiments.resnet.model", "vgg", "params.yaml: experiments.resnet.model must be one of tiny, asl, resnet"),
+    ("experiments.resnet.optimizer", "lion", "params.yaml: experiments.resnet.optimizer must be one of adam, rmsprop, adamw, sgd; got 'lion'"),
+    ("experiments.resnet.loss", "hinge", "params.yaml: experiments.resnet.loss must be one of mse, cross_entropy; got 'hinge'"),
+    ("experiments.resnet.variant", "unit-hot", "params.yaml: experiments.resnet.variant must be a variant that prepare builds"),
+    ("prepare.normalisations", ["unit", "minmax"], "params.yaml: prepare.normalisations must be one of unit, raw, standard; got 'minmax'"),
+    ("prepare.encodings", [], "params.yaml: prepare.encodings must list at least one of onehot, sparse"),
+    ("experiments.seed003-raw-sparse.loss", "mse", "params.yaml: experiments.seed003-raw-sparse.loss mse needs one-hot labels"),
+    ("data.dataset", "cifar", "params.yaml: data.dataset must be one of fashion-mnist, mnist, synthetic, idx-dir; got 'cifar'"),
+    ("data.synthetic.train", 5, "params.yaml: data.synthetic.train must be >= 10, got 5"),
+    ("train.augment", {"crop": 9}, "params.yaml: train.augment.crop must be <= 8, got 9"),
+    ("experiments.resnet.augment", {"rotate": 1}, "params.yaml: unknown key experiments.resnet.augment.rotate"),
+    ("train.label_smoothing", 0.9, "params.yaml: train.label_smoothing must be <= 0.5, got 0.9"),
+    ("experiments.resnet.train_split", "test", "params.yaml: experiments.resnet.train_split must be one of train, all"),
+    ("data.retries", 0, "params.yaml: data.retries must be >= 1, got 0"),
+]
+
+
+@pytest.mark.parametrize("path,value,message", BAD, ids=[f"{p}={v!r}" for p, v, _ in BAD])
+def test_bad_params_name_the_key(path, value, message):
+    with pytest.raises(ParamsError) as err:
+        parse_params(with_change(path, value))
+    assert str(err.value).startswith(message)
+    assert "\n" not in str(err.value)
+
+
+def test_cross_section_checks():
+    raw = with_change("data.dataset", "synthetic")
+    raw["data"]["synthetic"]["train"] = 1000
+    with pytest.raises(ParamsError, match=r"prepare.val_size must be < data.synthetic.train \(1000\), got 12000"):
+        parse_params(raw)
+    raw = with_change("prepare.normalisations", ["unit"])
+    with pytest.raises(ParamsError, match="experiments.seed003-raw-onehot.variant must be a variant that prepare builds"):
+        parse_params(raw)
+    with pytest.raises(ParamsError, match="data.source must name the folder"):
+        parse_params(with_change("data.dataset", "idx-dir"))
+
+
+def test_bad_yaml_and_missing_file(tmp_path):
+    (tmp_path / "params.yaml").write_text("train: [unclosed\n")
+    with pytest.raises(ParamsError, match="params.yaml: not valid YAML at line"):
+        load_params(tmp_path / "params.yaml")
+    with pytest.raises(ParamsError, match="not found"):
+        load_params(tmp_path / "nope.yaml")
+
+
+def test_stage_exits_non_zero_with_one_line(tmp_path, env_with_venv):
+    """A stage given bad params prints one line and exits 2, before touching any output."""
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(with_change("train.epochs", 0)))
+    out = tmp_path / "raw"
+    proc = subprocess.run([sys.executable, str(ROOT / "stages/download.py"), "--params",
+                           str(tmp_path / "params.yaml"), "--out", str(out)],
+                          capture_output=True, text=True, env=env_with_venv)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "error: params.yaml: train.epochs must be >= 1, got 0"
+    assert not out.exists()

@@ -120,8 +120,8 @@ class _Scene:
         hi_x = np.full(self.n, -np.inf)
         lo_y, hi_y = lo_x.copy(), hi_x.copy()
         for item in self.body:
-            if item[0] == "ring":
-                item = item[1]
+            if item[0] == "ring":                     # the outer ellipse, switched like the ring
+                item = item[1][:-1] + (item[3],)
             if item[0] == "poly":
                 v, on = item[1], item[2]
                 ext = (v[:, :, 0].min(1), v[:, :, 0].max(1), v[:, :, 1].min(1), v[:, :, 1].max(1))
@@ -156,7 +156,7 @@ class _Canvas:
         xmin, xmax, ymin, ymax = bbox
         n = len(xmin)
         asp = g(0.9, 1.1)
-        fill = g(21.5, 27.5)                          # longest side in pixels, like Fashion-MNIST's resize to 28
+        fill = g(22.0, 28.0)                          # longest side in pixels, like Fashion-MNIST's resize to 28
         s = fill / np.maximum((xmax - xmin) * asp, (ymax - ymin) / asp)
         sx, sy = s * asp, s / asp
         t = g(-0.1, 0.1)                              # tan(angle / 2): up to ~11 degrees, rational form needs no libm
@@ -294,7 +294,8 @@ def _top(u: _Uniforms, kind: int) -> _Scene:
     # Sleeves: long ones hang steeply, short ones stick out; the ranges overlap between classes.
     long_ = u.chance(cfg["p_long"])
     a, b = u(), u()
-    length = np.where(long_, np.interp(a, [0, 1], cfg["long_len"]), np.interp(a, [0, 1], cfg["short_len"]))
+    (l0, l1), (s0, s1) = cfg["long_len"], cfg["short_len"]
+    length = np.where(long_, l0 + (l1 - l0) * a, s0 + (s1 - s0) * a)
     t = np.where(long_, 0.45 + 0.39 * b, 0.2 + 0.32 * b)       # tan(angle/2): 50-80 deg vs 23-55 deg below horizontal
     cos, sin = (1 - t * t) / (1 + t * t), 2 * t / (1 + t * t)
     hw = np.where(long_, u(0.085, 0.14), u(0.12, 0.2))
@@ -368,7 +369,7 @@ def _trouser(u: _Uniforms) -> _Scene:
     sc = _Scene(u.n)
     wt = u(0.28, 0.42)                          # half width at the waist
     yc = u(-0.5, -0.2)                          # crotch
-    gi = u(0.015, 0.14)                         # half gap between the feet
+    gi = u(0.035, 0.15)                         # half gap between the feet
     lw = u(0.13, 0.3) * np.where(u.chance(0.2), 1.5, 1.0)   # leg width at the hem; some wide legs
     wc = wt * u(1.0, 1.08)
     sc.body.append(sc.poly([(-wt, -1.0), (wt, -1.0), (wc, yc + 0.02), (-wc, yc + 0.02)]))
@@ -378,11 +379,11 @@ def _trouser(u: _Uniforms) -> _Scene:
                      u(-0.3, 0.5)))                           # waistband
     sc.marks.append((sc.band(0.03, -0.95, 0.03, yc - u(0.0, 0.1), u(0.01, 0.025), on=u.chance(0.5)), u(0.3, 0.7)))
     pocket = sc.band(-wt + 0.02, -0.9, -wt + u(0.1, 0.2), yc + u(0.05, 0.2), u(0.012, 0.03), on=u.chance(0.35))
-    s = u(0.3, 0.6)
-    sc.marks += [(pocket, s), (sc.mirror(pocket), s)]
-    crease = sc.band(-(wc + 0.0) / 2, yc, -(gi + lw / 2), 1.0, u(0.01, 0.025), on=u.chance(0.3))
-    s = u(0.2, 0.5)
-    sc.marks += [(crease, s), (sc.mirror(crease), s)]
+    k = u(0.3, 0.6)
+    sc.marks += [(pocket, k), (sc.mirror(pocket), k)]
+    crease = sc.band(-wc / 2, yc, -(gi + lw / 2), 1.0, u(0.01, 0.025), on=u.chance(0.3))
+    k = u(0.2, 0.5)
+    sc.marks += [(crease, k), (sc.mirror(crease), k)]
     return sc
 
 
@@ -428,7 +429,7 @@ def _bag(u: _Uniforms) -> _Scene:
     top, strap = kind < 0.55, (kind >= 0.55) & (kind < 0.8)
     rx = wt * np.where(top, u(0.3, 0.7), u(0.75, 0.95))
     ry = np.where(top, u(0.3, 0.7), u(0.7, 1.3))
-    th = np.where(top, u(0.05, 0.14), u(0.03, 0.07))
+    th = np.where(top, u(0.06, 0.14), u(0.05, 0.09))
     sc.body.append(sc.ring(0.0, u(0.0, 0.1), rx, ry, th, on=top | strap))
     flap = u.chance(0.5)
     fy, fv = bh * u(0.25, 0.6), u(0.0, 0.2)
@@ -443,7 +444,10 @@ def _bag(u: _Uniforms) -> _Scene:
 
 def _shoe_base(sc: _Scene, st, hh):
     """Sole from the toe (x=-1, on the ground y=0) to the heel (x=1), raised by hh at the heel."""
-    lift = lambda x: np.clip((x + 0.25) / 1.23, 0.0, 1.0) * hh   # noqa: E731 - heel rise along the sole
+    def lift(x):
+        """Height of the sole's underside above the ground at x: it rises from the ball to the heel."""
+        return np.clip((x + 0.25) / 1.23, 0.0, 1.0) * hh
+
     front = sc.poly([(-1.0, -st), (-0.25, -st), (-0.25, 0.0), (-0.93, 0.0)])
     back = sc.poly([(-0.27, -st), (1.0, -hh - st), (1.0, -hh), (-0.27, 0.0)])
     return front, back, lift
@@ -454,10 +458,10 @@ def _sneaker(u: _Uniforms) -> _Scene:
     st = u(0.08, 0.17)                          # sole thickness
     ts = u(0.0, 0.07)                           # toe spring
     high = u.chance(0.1)
-    h = np.where(high, u(0.75, 1.0), u(0.42, 0.62))    # collar height above the ground
-    toe_h = u(0.2, 0.3)
-    vh = np.minimum(u(0.3, 0.45), h - 0.05)
-    vt = np.where(high, h * 0.95, np.minimum(u(0.4, 0.65), h + 0.05))
+    h = np.where(high, u(0.9, 1.15), u(0.6, 0.85))    # collar height above the ground
+    toe_h = u(0.24, 0.36)
+    vh = np.minimum(u(0.36, 0.55), h - 0.05)
+    vt = np.where(high, h * 0.95, np.minimum(u(0.5, 0.8), h + 0.05))
     sole = sc.poly([(-0.98, -ts - st), (1.0, -st), (1.0, -0.02), (0.95, 0.0), (-0.55, 0.0), (-0.95, -ts)])
     sc.body.append(sole)
     sc.body.append(sc.poly([(-1.0, -st - ts), (-0.96, -st - np.maximum(ts, 0.55 * toe_h)), (-0.78, -st - toe_h),
@@ -508,29 +512,36 @@ def _sandal(u: _Uniforms) -> _Scene:
     sc = _Scene(u.n)
     flat = u.chance(0.4)
     hh = np.where(flat, u(0.0, 0.06), u(0.3, 0.85))
-    st = u(0.05, 0.11)
+    st = u(0.06, 0.13)
     wedge = ~flat & u.chance(0.25)
     front, back, lift = _shoe_base(sc, st, hh)
     sc.body += [front, back]
     hw = u(0.05, 0.18)
     sc.body.append(sc.poly([(0.78, -hh), (1.0, -hh), (0.92, 0.0), (0.92 - hw, 0.0)], on=~flat & ~wedge))
     sc.body.append(sc.poly([(-0.27, 0.0), (1.0, -hh), (1.0, 0.0)], on=wedge))
-    top = lambda x: -st - lift(x)              # noqa: E731 - top of the sole
+
+    def top(x):
+        return -st - lift(x)                    # upper face of the sole at x
+
     # Straps: a toe band (thin strap to wide mule vamp), diagonal straps, an ankle strap and a heel strap.
-    x0 = u(-0.88, -0.6)
-    bw = np.where(u.chance(0.25), u(0.35, 0.6), u(0.07, 0.2))
-    fh = u(0.13, 0.26)
-    sc.body.append(sc.poly([(x0, top(x0)), (x0 + 0.05, top(x0) - fh), (x0 + bw - 0.03, top(x0 + bw) - fh * 1.1),
+    x0 = u(-0.9, -0.62)
+    bw = np.where(u.chance(0.25), u(0.35, 0.6), u(0.08, 0.2))
+    fh = u(0.17, 0.3)
+    sc.body.append(sc.poly([(x0, top(x0)), (x0 + 0.06, top(x0) - fh), (x0 + bw - 0.03, top(x0 + bw) - fh * 1.15),
                             (x0 + bw, top(x0 + bw))]))
-    sw = u(0.025, 0.06)
-    x1 = u(-0.35, 0.0)
-    sc.body.append(sc.band(x1, top(x1), x1 + u(0.05, 0.3), top(x1) - u(0.3, 0.5), sw, on=u.chance(0.7)))
-    x2 = u(0.05, 0.35)
-    sc.body.append(sc.band(x2, top(x2), x2 - u(0.05, 0.35), top(x2) - u(0.3, 0.5), sw, on=u.chance(0.5)))
+    sw = u(0.035, 0.08)
     ankle = u.chance(0.75)
-    ya = -hh - st - u(0.45, 0.7)
-    sc.body.append(sc.band(u(0.25, 0.5), ya + u(-0.05, 0.1), 1.0, ya, sw, on=ankle))
-    sc.body.append(sc.band(u(0.9, 0.98), -hh - st, 0.97, ya, sw * u(1.0, 1.8), on=ankle & u.chance(0.85)))
+    ya = -hh - st - u(0.45, 0.7)                # ankle strap: from the heel, slanting down to the front
+    xa, yf = u(0.3, 0.65), ya + u(0.0, 0.2)
+    sc.body.append(sc.band(xa, yf, 1.0, ya, sw, on=ankle))
+    sc.body.append(sc.band(u(0.88, 0.95), -hh - st, 0.95, ya, sw * u(1.5, 3.0), on=ankle))   # heel counter
+    # Straps over the foot: up to the ankle strap if there is one, else ending over the instep.
+    x1 = u(-0.45, -0.05)
+    tx1 = np.where(ankle, xa, x1 + u(0.05, 0.3))
+    ty1 = np.where(ankle, yf, top(x1) - u(0.3, 0.5))
+    sc.body.append(sc.band(x1, top(x1), tx1, ty1, sw, on=u.chance(0.7)))
+    x2 = u(0.05, 0.4)
+    sc.body.append(sc.band(x2, top(x2), x2 - u(0.1, 0.4), top(x2) - u(0.3, 0.5), sw, on=u.chance(0.45)))
     sc.marks.append((front, u(-0.5, 0.4)))
     sc.marks.append((back, u(-0.5, 0.4)))
     return sc
@@ -567,7 +578,7 @@ def _render(label: int, u: np.ndarray, noise: np.ndarray) -> np.ndarray:
     sharp = g(0.7, 1.3)                                   # edge softness, like photos of varying focus
     shade = _cover(d, sharp)
 
-    base = g(55.0, 255.0)                                 # garment colour (negated photo)
+    base = g(80.0, 255.0)                                 # garment colour (negated photo)
     mx, my = cv.centre
     hx, hy = cv.half
     gx, gy = g(-0.3, 0.3), g(-0.3, 0.3)
@@ -596,7 +607,7 @@ def _render(label: int, u: np.ndarray, noise: np.ndarray) -> np.ndarray:
             cov *= _col(-strength)
             cov += np.float32(1.0)
             tex *= cov
-    rim = g(-0.45, 0.3)                                    # darker or brighter outline, as after sharpening
+    rim = g(-0.35, 0.35)                                   # darker or brighter outline, as after sharpening
     width = g(1.0, 2.5)
     r = d * _col(1 / width)
     r += np.float32(1.0)

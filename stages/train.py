@@ -1,9 +1,14 @@
-"""train@<experiment>: train one experiment of params.yaml; weights to models/, history to plots/train/."""
+"""train@<experiment>: train one experiment of params.yaml; weights to models/, history to plots/train/.
+
+The run is tracked in MLflow (see fmnist.tracking); models/<experiment>.run.json carries its id to
+evaluate, and is written even when tracking fails (then with run_id null and the reason).
+"""
 
 import argparse
 
 from fmnist.cli import stage
 from fmnist.params import load_params
+from fmnist.tracking import TrainingRun
 from fmnist.training import train_experiment
 
 
@@ -16,16 +21,13 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     params = load_params(args.params)
-    cfg = params.experiment(args.experiment)
-    final = train_experiment(
-        args.experiment, cfg,
-        variant_dir=f"data/prepared/{cfg.variant}",
-        weights_path=f"models/{args.experiment}.pt",
-        history_path=f"plots/train/{args.experiment}.csv",
-        checkpoint_dir=f"checkpoints/{args.experiment}",
-        progress=not args.no_progress,
-    )
-    print(f"{args.experiment}: val accuracy {final['val_acc']:.4f} after {final['epoch']} epochs")
+    name = args.experiment
+    cfg = params.experiment(name)
+    paths = dict(variant_dir=f"data/prepared/{cfg.variant}", weights_path=f"models/{name}.pt",
+                 history_path=f"plots/train/{name}.csv", checkpoint_dir=f"checkpoints/{name}")
+    with TrainingRun(name, params, run_file=f"models/{name}.run.json", **paths) as run:
+        final = train_experiment(name, cfg, **paths, on_epoch=run.log_epoch, progress=not args.no_progress)
+    print(f"{name}: val accuracy {final['val_acc']:.4f} after {final['epoch']} epochs")
 
 
 if __name__ == "__main__":

@@ -38,7 +38,34 @@ def check_params(argv):
           f"experiments {', '.join(params.experiments)}")
 
 
-COMMANDS = {"check-params": check_params}
+@stage
+def predict(argv):
+    from fmnist.predict import main as predict_main  # torch loads only for this command
+
+    return predict_main(argv)
+
+
+@stage
+def mlflow_command(argv):
+    from fmnist.params import load_params
+    from fmnist.tracking import sync
+
+    parser = argparse.ArgumentParser(prog="fmnist mlflow", description="MLflow housekeeping.")
+    actions = parser.add_subparsers(dest="action", required=True)
+    to_sync = actions.add_parser(
+        "sync", description="Log to MLflow the runs the tracking server lacks (their tracking failed, or "
+                            "the server is another one), from the DVC outputs; runs already there are completed, "
+                            "never duplicated.")
+    to_sync.add_argument("experiments", nargs="*", help="default: every experiment in params.yaml")
+    to_sync.add_argument("--params", default="params.yaml")
+    args = parser.parse_args(argv)
+    params = load_params(args.params)
+    for name in args.experiments:
+        params.experiment(name)  # an unknown name fails here, naming the choices
+    sync(params, args.experiments or None)
+
+
+COMMANDS = {"check-params": check_params, "predict": predict, "mlflow": mlflow_command}
 
 
 def main(argv=None):

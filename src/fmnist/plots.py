@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")  # headless: stages run in DVC and CI with no display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
 def save(fig, path: str | os.PathLike, dpi: int = 110) -> Path:
@@ -53,5 +54,122 @@ def image_grid(images: np.ndarray, titles: list[str], suptitle: str, cols: int =
         ax.imshow(np.asarray(image).squeeze(), cmap="gray")
         ax.set_title(title, fontsize=9)
     fig.suptitle(suptitle, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def confusion_matrix(matrix: np.ndarray, classes: list[str], title: str, accuracy: float):
+    """A row-normalised confusion matrix: rows are the actual class, columns the prediction."""
+    n = len(classes)
+    size = max(5.0, 0.6 * n + 2)
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    im = ax.imshow(matrix, cmap="Blues", vmin=0, vmax=1)
+    for i in range(n):
+        for j in range(n):
+            value = matrix[i, j]
+            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7 if n > 8 else 9,
+                    color="white" if value > 0.5 else ("black" if value >= 0.005 else "0.6"))
+    ax.set_xticks(range(n), classes, rotation=40, ha="right")
+    ax.set_yticks(range(n), classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("actual")
+    ax.set_title(f"Confusion matrix (share of each actual class)\n{title}\ntest accuracy {accuracy:.2%}",
+                 fontsize=10)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    fig.tight_layout()
+    return fig
+
+
+def misclassification_bars(table: list[dict], classes: list[str], title: str):
+    """Errors per true class (rows of `evaluation.misclassification_table`) as horizontal bars, each
+    split by the classes it was most often mistaken for; the remaining errors are grey."""
+    total = sum(r["errors"] for r in table)
+    colours = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(table) + 1.6))
+    y = np.arange(len(table))[::-1]  # first class on top, as in the table
+    used = {}
+    for row, yi in zip(table, y):
+        left = 0
+        k = 1
+        while f"mistaken_for_{k}" in row:
+            name, count = row[f"mistaken_for_{k}"], row[f"mistaken_for_{k}_count"]
+            if count:
+                colour = colours(classes.index(name) % colours.N)
+                ax.barh(yi, count, left=left, color=colour, label=None if name in used else name)
+                used[name] = True
+                left += count
+            k += 1
+        rest = row["errors"] - left
+        if rest:
+            ax.barh(yi, rest, left=left, color="0.8", label=None if "other" in used else "other classes")
+            used["other"] = True
+        ax.text(row["errors"], yi, f"  {row['errors']} ({row['error_share']:.1%} of errors), "
+                f"accuracy {row['accuracy']:.1%}", va="center", fontsize=8)
+    ax.set_yticks(y, [r["class"] for r in table])
+    ax.set_xlabel("misclassified test images (bar split by the predicted class)")
+    ax.set_title(f"Misclassifications per true class - {title}\n{total} errors in all", fontsize=10)
+    ax.set_xlim(0, max(1, max(r["errors"] for r in table)) * 1.6)  # room for the labels
+    if used:
+        handles, labels = ax.get_legend_handles_labels()
+        order = sorted(range(len(labels)), key=lambda i: classes.index(labels[i]) if labels[i] in classes else len(classes))
+        ax.legend([handles[i] for i in order], [labels[i] for i in order], title="mistaken for", fontsize=7,
+                  title_fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+    fig.tight_layout()
+    return fig
+
+
+def misclassified_grid(images: np.ndarray, titles: list[str], suptitle: str, cols: int = 6):
+    """Misclassified images with their true and predicted labels; a note when there are none."""
+    if len(images) == 0:
+        fig, ax = plt.subplots(figsize=(6, 1.5))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "no misclassified test images", ha="center", va="center")
+        fig.suptitle(suptitle, fontsize=10)
+        return fig
+    rows = int(np.ceil(len(images) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(1.9 * cols, 2.5 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, title in zip(axes.flat, images, titles):
+        ax.imshow(np.asarray(image).squeeze(), cmap="gray", vmin=0, vmax=255)
+        ax.set_title(title, fontsize=8)
+    fig.suptitle(suptitle, fontsize=10)
+    fig.tight_layout(h_pad=1.5)  # room for the two-line titles between rows
+    return fig
+
+
+def training_curves(histories: dict, dataset: str):
+    """Every experiment's loss (left, log scale: mse and cross-entropy differ by orders of magnitude)
+    and accuracy (right) per epoch, overlaid; solid validation, dashed train, dotted test."""
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(13, 5))
+    colours = plt.get_cmap("tab10")
+    styles = {"val": "-", "train": "--", "test": ":"}
+    for k, (name, rows) in enumerate(histories.items()):
+        colour = colours(k % colours.N)
+        epochs = [r["epoch"] for r in rows]
+        marker = "o" if len(rows) < 15 else None  # a one- or few-epoch run is still visible
+        for split, style in styles.items():
+            if f"{split}_loss" not in rows[0]:
+                continue
+            label = f"{name} ({split})"
+            ax_loss.plot(epochs, [r[f"{split}_loss"] for r in rows], style, color=colour, marker=marker,
+                         markersize=3, label=label)
+            ax_acc.plot(epochs, [r[f"{split}_acc"] for r in rows], style, color=colour, marker=marker,
+                        markersize=3, label=label)
+    ax_loss.set_yscale("log")
+    ax_loss.set_ylabel("loss (each experiment's own: mse or cross-entropy)")
+    ax_acc.set_ylabel("accuracy")
+    last = max((r["epoch"] for rows in histories.values() for r in rows), default=1)
+    for ax in (ax_loss, ax_acc):
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlim(0.5, last + 0.5)
+        ax.grid(alpha=0.3)
+    ax_loss.set_title("Loss per epoch", fontsize=10)
+    ax_acc.set_title("Accuracy per epoch", fontsize=10)
+    handles, labels = ax_loss.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.02), ncol=min(4, len(labels) or 1),
+               fontsize=8, frameon=False)
+    fig.suptitle(f"Training curves, all experiments - {dataset}", fontsize=11)
     fig.tight_layout()
     return fig

@@ -1,0 +1,200 @@
+"""Test-set evaluation: metrics, confusion data and misclassification analysis.
+
+The functions on arrays are pure (labels and probabilities in, numbers out); `evaluate_experiment`
+loads a trained model and its prepared test split and writes every evaluation file of one experiment.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+from sklearn import metrics as skm
+
+from fmnist import plots
+from fmnist.data.prepare import load_variant
+from fmnist.errors import DataError
+from fmnist.inference import load_model, predict_proba
+
+TOP_MISTAKES = 3  # how many "mistaken for" classes the misclassification table names per class
+
+
+def labels_of(y: np.ndarray) -> np.ndarray:
+    """Class numbers from either encoding (one-hot rows or class numbers)."""
+    y = np.asarray(y)
+    return y.argmax(1) if y.ndim == 2 else y.astype(np.int64)
+
+
+def test_loss(y_true: np.ndarray, probs: np.ndarray, loss: str) -> float:
+    """The experiment's own loss on predicted probabilities: `mse` is the seed's softmax-vs-one-hot
+    mean squared error; anything else is cross-entropy (log loss)."""
+    num_classes = probs.shape[1]
+    probs = probs.astype(np.float64)
+    if loss == "mse":
+        onehot = np.eye(num_classes)[y_true]
+        return float(np.mean((probs - onehot) ** 2))
+    # float32 softmax rows sum to 1 only to ~1e-7; renormalise so log_loss takes them as they are.
+    probs = probs / probs.sum(axis=1, keepdims=True)
+    return float(skm.log_loss(y_true, probs, labels=np.arange(num_classes)))
+
+
+def compute_metrics(y_true: np.ndarray, probs: np.ndarray, classes: list[str], loss: str) -> dict:
+    """Accuracy, loss, macro F1, error count and per-class precision/recall/F1 (one list entry per class)."""
+    y_pred = probs.argmax(1)
+    labels = np.arange(len(classes))
+    precision, recall, f1, support = skm.precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, zero_division=0)
+    n = len(y_true)
+    errors = int((y_pred != y_true).sum())
+    return {
+        "test_accuracy": float(skm.accuracy_score(y_true, y_pred)),
+        "test_loss": round(test_loss(y_true, probs, loss), 6),
+        "macro_f1": round(float(skm.f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)), 6),
+        "errors": errors,
+        "test_images": n,
+        # Lists, not a mapping per class: `dvc metrics show` leaves lists out of its table, so the
+        # table stays one readable row per experiment while the numbers stay in the file.
+        "per_class": {
+            "class": list(classes),
+            "precision": [round(float(v), 6) for v in precision],
+            "recall": [round(float(v), 6) for v in recall],
+            "f1": [round(float(v), 6) for v in f1],
+            "support": [int(v) for v in support],
+        },
+    }
+
+
+def confusion_rows(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str]) -> list[tuple[str, str]]:
+    """One (actual, predicted) pair of class names per test image: what DVC's confusion templates count."""
+    return [(classes[a], classes[p]) for a, p in zip(y_true, y_pred)]
+
+
+def normalised_confusion(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
+    """Rows are the actual class and sum to 1 (a class absent from the test set gives a zero row)."""
+    labels = np.arange(num_classes)
+    counts = skm.confusion_matrix(y_true, y_pred, labels=labels).astype(np.float64)
+    totals = counts.sum(axis=1, keepdims=True)
+    return np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+
+
+def misclassification_table(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str],
+                            top: int = TOP_MISTAKES) -> list[dict]:
+    """Per TRUE class: its images, accuracy, errors, share of all errors and the `top` classes it is
+    most often mistaken for (the seed003 notebook's mis_cls_stats, counted by true class)."""
+    counts = skm.confusion_matrix(y_true, y_pred, labels=np.arange(len(classes)))
+    total_errors = int(counts.sum() - np.trace(counts))
+    rows = []
+    for i, name in enumerate(classes):
+        images = int(counts[i].sum())
+        errors = images - int(counts[i, i])
+        wrong = [(int(counts[i, j]), j) for j in range(len(classes)) if j != i and counts[i, j] > 0]
+        wrong.sort(key=lambda t: (-t[0], t[1]))  # most often first; ties in class order
+        row = {
+            "class": name,
+            "images": images,
+            "accuracy": round(1 - errors / images, 6) if images else 0.0,
+            "errors": errors,
+            "error_share": round(errors / total_errors, 6) if total_errors else 0.0,
+        }
+        for k in range(top):
+            count, j = wrong[k] if k < len(wrong) else (0, None)
+            row[f"mistaken_for_{k + 1}"] = classes[j] if j is not None else ""
+            row[f"mistaken_for_{k + 1}_count"] = count
+        rows.append(row)
+    return rows
+
+
+def confident_mistakes(y_true: np.ndarray, probs: np.ndarray, limit: int = 12) -> np.ndarray:
+    """Indices of misclassified images, the most confidently wrong first (often ambiguous or mislabelled)."""
+    y_pred = probs.argmax(1)
+    wrong = np.flatnonzero(y_pred != y_true)
+    confidence = probs[wrong, y_pred[wrong]]
+    order = np.lexsort((wrong, -confidence))  # confidence descending, then index: deterministic
+    return wrong[order][:limit]
+
+
+def denormalise(x: np.ndarray, normalisation: dict) -> np.ndarray:
+    """Prepared inputs back to 0..255 greyscale (N, 28, 28) for display."""
+    pixels = np.asarray(x, dtype=np.float32) * np.float32(normalisation["scale"]) + np.float32(normalisation["shift"])
+    return np.clip(np.rint(pixels), 0, 255).astype(np.uint8).reshape(len(x), *np.shape(x)[-2:])
+
+
+# --- writers ------------------------------------------------------------------------------------
+
+def _atomic_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write_json(path, data: dict) -> None:
+    _atomic_text(Path(path), json.dumps(data, indent=2) + "\n")
+
+
+def write_csv(path, header: list[str], rows) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def evaluate_experiment(weights_path, variant_dir, metrics_path, confusion_csv, misclassified_csv,
+                        figures_dir, device: str = "cpu") -> dict:
+    """Evaluate one trained experiment on its test split and write all of its evaluation files:
+
+    metrics JSON, confusion CSV (one row per test image), misclassification CSV, and three PNGs in
+    `figures_dir` (confusion.png, misclassified.png, misclassified_images.png). Returns the metrics.
+    """
+    model, record = load_model(weights_path, device)
+    meta, arrays = load_variant(variant_dir)
+    if meta["dataset_id"] != record["dataset_id"] or list(meta["classes"]) != list(record["classes"]):
+        raise DataError(f"{weights_path} was trained on {record['dataset']} but {variant_dir} holds "
+                        f"{meta['dataset']}; run dvc repro to retrain")
+    classes = list(record["classes"])
+    settings = record["train"]
+    # A writable in-memory copy: torch warns about tensors made from the read-only memory map.
+    x_test, y_true = np.array(arrays["x_test"]), labels_of(arrays["y_test"])
+    probs = predict_proba(model, x_test, batch_size=settings.get("eval_batch_size", 2000),
+                          tta=bool(settings.get("tta", False)))
+    y_pred = probs.argmax(1)
+
+    scores = compute_metrics(y_true, probs, classes, settings["loss"])
+    metrics = {
+        "experiment": record["experiment"],
+        "dataset": record["dataset"],
+        "synthetic": bool(record["synthetic"]),
+        "model": record["model"],
+        "variant": record["variant"],
+        "loss": settings["loss"],  # the loss test_loss is measured in
+        **{k: v for k, v in scores.items() if k != "per_class"},
+        "parameters": int(record["parameters"]["trainable"]),
+        "epochs": int(record["epochs"]),
+        "train_seconds": round(float(record["train_seconds"]), 3),
+        "per_class": scores["per_class"],
+    }
+    write_json(metrics_path, metrics)
+    write_csv(confusion_csv, ["actual", "predicted"], confusion_rows(y_true, y_pred, classes))
+    table = misclassification_table(y_true, y_pred, classes)
+    write_csv(misclassified_csv, list(table[0]), [list(r.values()) for r in table])
+
+    name, dataset = record["experiment"], record["dataset"]
+    figures_dir = Path(figures_dir)
+    plots.save(plots.confusion_matrix(normalised_confusion(y_true, y_pred, len(classes)), classes,
+                                      f"{name} - {dataset}", metrics["test_accuracy"]),
+               figures_dir / "confusion.png")
+    plots.save(plots.misclassification_bars(table, classes, f"{name} - {dataset}"),
+               figures_dir / "misclassified.png")
+    picks = confident_mistakes(y_true, probs)
+    images = denormalise(np.asarray(x_test[picks]), record["normalisation"])
+    titles = [f"true {classes[y_true[i]]}\npred {classes[y_pred[i]]} {probs[i, y_pred[i]]:.0%}" for i in picks]
+    plots.save(plots.misclassified_grid(images, titles, f"Most confident mistakes - {name} - {dataset}"),
+               figures_dir / "misclassified_images.png")
+    return metrics

@@ -1,0 +1,158 @@
+"""`fmnist predict IMAGE...`: classify image files with a trained model.
+
+The model is a weights file (models/<experiment>.pt) or an MLflow model URI
+(models:/fmnist-resnet@champion). Any PNG or JPEG works, of any size and mode: it becomes a
+greyscale 28x28 image fitted like Fashion-MNIST's (aspect kept, centred, light garment on a dark
+ground; `--invert` for the usual dark-on-light photo). A file that is not an image gets a one-line
+error naming it; the other files are still classified, and the exit status is then 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from fmnist.errors import DataError, FmnistError
+
+SIZE = 28
+
+
+def to_greyscale(image, background: int):
+    """Any PIL image as mode L: 16-bit and float scaled to 0..255, transparency over the background."""
+    from PIL import Image
+
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        # PIL's own convert("L") clips these at 255 instead of scaling them.
+        a = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I;16") or a.max() > 255 else 1.0 if a.max() <= 1 else 255.0
+        return Image.fromarray(np.clip(a / top * 255.0, 0, 255).round().astype(np.uint8), "L")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        ground = Image.new("RGBA", rgba.size, (background, background, background, 255))
+        return Image.alpha_composite(ground, rgba).convert("L")
+    return image.convert("L")
+
+
+def fit(image, background: int) -> np.ndarray:
+    """Scale the longer side to 28 pixels, keeping the aspect, and centre on a 28x28 background."""
+    from PIL import Image
+
+    w, h = image.size
+    scale = SIZE / max(w, h)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    small = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    canvas = Image.new("L", (SIZE, SIZE), background)
+    canvas.paste(small, ((SIZE - size[0]) // 2, (SIZE - size[1]) // 2))
+    return np.asarray(canvas, dtype=np.uint8)
+
+
+def load_image(path: str | Path, invert: bool = False) -> np.ndarray:
+    """One image file as uint8 (28, 28), light on dark like Fashion-MNIST; DataError names a bad file."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, not an image")
+    if not path.exists():
+        raise DataError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: empty file, not an image")
+    # Transparent parts are background: dark for light-on-dark images, light for dark-on-light ones.
+    background = 255 if invert else 0
+    try:
+        with Image.open(path) as image:
+            image.draft("L", (SIZE * 4, SIZE * 4))  # JPEG: decode at a fraction of the size (big photos)
+            image = ImageOps.exif_transpose(image)  # photos: upright as the camera meant
+            pixels = fit(to_greyscale(image, background), background)
+    except UnidentifiedImageError:
+        raise DataError(f"{path}: not an image (PNG or JPEG expected)") from None
+    except Image.DecompressionBombError:
+        raise DataError(f"{path}: image too large to decode safely") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise DataError(f"{path}: damaged or truncated image ({exc})") from None
+    return 255 - pixels if invert else pixels
+
+
+class Predictor:
+    """Class probabilities for raw images (N, 28, 28) uint8, from a weights file or an MLflow model."""
+
+    def __init__(self, source: str):
+        self.source = source
+        self.note = None  # a line for stderr, e.g. that the model was trained on synthetic data
+        if source.startswith(("models:/", "runs:/")) or "://" in source:
+            self._from_mlflow(source)
+        else:
+            self._from_weights(source)
+
+    def _from_weights(self, path: str) -> None:
+        from fmnist.inference import load_model, normalise, predict_proba
+
+        model, record = load_model(path)
+        self.classes = list(record["classes"])
+        tta = bool(record["train"].get("tta", False))
+        self._predict = lambda pixels: predict_proba(model, normalise(pixels, record), tta=tta)
+        if record.get("synthetic"):
+            self.note = f"note: {path} was trained on {record['dataset']}, not on Fashion-MNIST"
+
+    def _from_mlflow(self, uri: str) -> None:
+        import mlflow
+        import mlflow.pyfunc
+        from mlflow.exceptions import MlflowException
+
+        from fmnist.params import load_params
+        from fmnist.tracking import tracking_uri
+
+        settings = load_params().mlflow if Path("params.yaml").exists() else None
+        mlflow.set_tracking_uri(tracking_uri(settings))
+        try:
+            model = mlflow.pyfunc.load_model(uri)
+        except (MlflowException, OSError) as exc:
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DataError(f"{uri}: cannot load the model ({message})") from None
+        meta = (model.metadata.metadata or {}) if model.metadata else {}
+        self.classes = list(meta.get("classes") or [])
+        # The logged model takes pixels 0..255 and returns probabilities (see fmnist.tracking.served_model).
+        self._predict = lambda pixels: np.asarray(model.predict(pixels[:, None].astype(np.float32)))
+        if meta.get("synthetic"):
+            self.note = f"note: {uri} was trained on {meta.get('dataset')}, not on Fashion-MNIST"
+
+    def __call__(self, pixels: np.ndarray) -> np.ndarray:
+        probs = self._predict(pixels)
+        if not self.classes:
+            self.classes = [str(i) for i in range(probs.shape[1])]
+        return probs
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="fmnist predict", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("images", nargs="+", metavar="IMAGE", help="PNG or JPEG files")
+    parser.add_argument("--model", default="models/resnet.pt",
+                        help="a weights file or an MLflow model URI (default: %(default)s)")
+    parser.add_argument("--invert", action="store_true", help="the images are dark on a light ground (photos)")
+    parser.add_argument("--top", type=int, default=1, metavar="K", help="show the K most likely classes")
+    args = parser.parse_args(argv)
+    if args.top < 1:
+        parser.error("--top must be at least 1")
+
+    images, failed = {}, []
+    for path in args.images:
+        try:
+            images[path] = load_image(path, invert=args.invert)
+        except FmnistError as exc:
+            failed.append(path)
+            print(f"error: {exc}", file=sys.stderr)
+    if images:
+        predictor = Predictor(args.model)
+        if predictor.note:
+            print(predictor.note, file=sys.stderr)
+        probs = predictor(np.stack(list(images.values())))
+        for path, p in zip(images, probs):
+            best = np.argsort(-p)[:args.top]
+            print(f"{path}: " + ", ".join(f"{predictor.classes[i]} {p[i]:.3f}" for i in best))
+    if failed:
+        sys.exit(2)
+    return 0

@@ -1,0 +1,309 @@
+"""The comparison report: one Markdown page and one self-contained HTML page from the files on disk.
+
+Inputs are what the earlier stages wrote (metrics/, plots/train, plots/confusion, plots/misclassified,
+plots/evaluate, plots/data). The page is built once as a list of blocks and rendered twice: Markdown
+links images by relative path, HTML embeds them as base64 data URIs so the file stands alone.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fmnist import plots
+from fmnist.errors import DataError
+from fmnist.params import Train
+
+# Test accuracy (%) printed in the seed notebooks, on the real Fashion-MNIST. seed000 printed none.
+PUBLISHED = {
+    "seed003-unit-onehot": 92.05,
+    "seed003-unit-sparse": 91.63,
+    "seed003-raw-onehot": 91.49,
+    "seed003-raw-sparse": 91.69,
+    "seed000": None,
+}
+PUBLISHED_LABEL = "published (notebook, real Fashion-MNIST)"
+NORMALISATIONS = {"unit": "x/255", "raw": "raw 0..255", "standard": "z-score"}
+ENCODINGS = {"onehot": "one-hot labels", "sparse": "integer labels"}
+LOSSES = {"mse": "softmax + MSE", "cross_entropy": "cross-entropy"}
+
+
+# --- the document -------------------------------------------------------------------------------
+
+@dataclass
+class Block:
+    """One piece of the page: heading, paragraph, banner, table or a row of images."""
+
+    kind: str  # "h1" | "h2" | "h3" | "p" | "banner" | "table" | "images"
+    text: str = ""
+    header: list[str] = field(default_factory=list)
+    rows: list[list[str]] = field(default_factory=list)
+    images: list[tuple[Path, str]] = field(default_factory=list)  # (file, alt text)
+
+
+def _inline_html(text: str) -> str:
+    """Escape, then turn `code` and **bold** into tags (the only inline markup the report uses)."""
+    text = html.escape(text)
+    text = re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
+    return re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", text)
+
+
+def _md_cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(blocks: list[Block], out_dir: Path) -> str:
+    out = []
+    for b in blocks:
+        if b.kind in ("h1", "h2", "h3"):
+            out.append("#" * int(b.kind[1]) + " " + b.text)
+        elif b.kind == "p":
+            out.append(b.text)
+        elif b.kind == "banner":
+            out.append("> **" + b.text.replace("\n", "\n> ") + "**")
+        elif b.kind == "table":
+            out.append("| " + " | ".join(_md_cell(h) for h in b.header) + " |")
+            out.append("|" + "---|" * len(b.header))
+            out += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in b.rows]
+        elif b.kind == "images":
+            out.append(" ".join(f"![{alt}]({Path(os.path.relpath(path, out_dir)).as_posix()})"
+                                for path, alt in b.images))
+        out.append("")
+    return "\n".join(out)
+
+
+CSS = """
+body { font-family: -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; color: #1f2328;
+       max-width: 1180px; margin: 24px auto; padding: 0 20px; line-height: 1.45; }
+h1 { border-bottom: 2px solid #d0d7de; padding-bottom: 6px; }
+h2 { border-bottom: 1px solid #d0d7de; padding-bottom: 4px; margin-top: 36px; }
+.banner { background: #fff4ce; border: 2px solid #d4a72c; border-radius: 6px; padding: 12px 16px;
+          font-weight: 600; }
+table { border-collapse: collapse; margin: 12px 0; font-size: 14px; }
+th, td { border: 1px solid #d0d7de; padding: 5px 9px; text-align: left; }
+th { background: #f6f8fa; }
+tr:nth-child(even) td { background: #fbfcfd; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.images { display: flex; flex-wrap: wrap; gap: 12px; align-items: flex-start; }
+.images img { max-width: 100%; height: auto; border: 1px solid #eaeef2; }
+.images.two img { max-width: calc(50% - 8px); }
+code { background: #f6f8fa; padding: 1px 4px; border-radius: 4px; }
+"""
+
+_NUMBER = re.compile(r"^[-+]?[\d.,]+\s*(%|s|min|h)?$")
+
+
+def render_html(blocks: list[Block], title: str) -> str:
+    """A single HTML file: inline CSS, images as data URIs, no external references."""
+    body = []
+    for b in blocks:
+        if b.kind in ("h1", "h2", "h3"):
+            body.append(f"<{b.kind}>{_inline_html(b.text)}</{b.kind}>")
+        elif b.kind == "p":
+            body.append(f"<p>{_inline_html(b.text)}</p>")
+        elif b.kind == "banner":
+            body.append(f'<div class="banner" role="alert">{_inline_html(b.text)}</div>')
+        elif b.kind == "table":
+            head = "".join(f"<th>{_inline_html(h)}</th>" for h in b.header)
+            rows = "".join(
+                "<tr>" + "".join(
+                    f'<td class="num">{_inline_html(c)}</td>' if _NUMBER.match(str(c)) else
+                    f"<td>{_inline_html(c)}</td>" for c in row) + "</tr>" for row in b.rows)
+            body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+        elif b.kind == "images":
+            tags = "".join(f'<img alt="{html.escape(alt)}" src="{data_uri(path)}">' for path, alt in b.images)
+            cls = "images two" if len(b.images) == 2 else "images"
+            body.append(f'<div class="{cls}">{tags}</div>')
+    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            f"<title>{html.escape(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
+            + "\n".join(body) + "\n</body>\n</html>\n")
+
+
+def data_uri(path: Path) -> str:
+    mime = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".svg": "image/svg+xml"}
+    kind = mime.get(Path(path).suffix.lower(), "application/octet-stream")
+    return f"data:{kind};base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
+
+
+# --- reading the pipeline's files ---------------------------------------------------------------
+
+def read_csv(path: Path) -> list[dict]:
+    """Rows as dicts, numbers converted (the CSVs here hold names, ints and floats)."""
+    def value(v: str):
+        for kind in (int, float):
+            try:
+                return kind(v)
+            except ValueError:
+                pass
+        return v
+
+    with open(path, newline="") as f:
+        return [{k: value(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def load_results(root: Path, experiments: list[str]) -> dict[str, dict]:
+    """Each experiment's metrics, training history and misclassification table."""
+    results = {}
+    for name in experiments:
+        path = root / "metrics" / f"{name}.json"
+        if not path.exists():
+            raise DataError(f"{path}: missing; run the evaluate stage first (dvc repro evaluate@{name})")
+        history = root / "plots" / "train" / f"{name}.csv"
+        table = root / "plots" / "misclassified" / f"{name}.csv"
+        results[name] = {
+            "metrics": json.loads(path.read_text()),
+            "history": read_csv(history) if history.exists() else [],
+            "misclassified": read_csv(table) if table.exists() else [],
+        }
+    return results
+
+
+# --- formatting ---------------------------------------------------------------------------------
+
+def fmt_seconds(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.1f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def fmt_pct(fraction: float) -> str:
+    return f"{100 * fraction:.2f} %"
+
+
+def published(name: str) -> str:
+    if name not in PUBLISHED:
+        return "n/a (not a seed notebook)"
+    value = PUBLISHED[name]
+    return "not published" if value is None else f"{value:.2f} %"
+
+
+def preprocessing(variant: str) -> str:
+    norm, _, enc = variant.partition("-")
+    return f"{variant} ({NORMALISATIONS.get(norm, norm)}, {ENCODINGS.get(enc, enc)})"
+
+
+def tta(settings: dict[str, Train], name: str) -> bool:
+    return name in settings and settings[name].tta
+
+
+def mistaken_for(row: dict) -> str:
+    parts, k = [], 1
+    while f"mistaken_for_{k}" in row:
+        if row[f"mistaken_for_{k}_count"]:
+            parts.append(f"{row[f'mistaken_for_{k}']} ({row[f'mistaken_for_{k}_count']})")
+        k += 1
+    return ", ".join(parts) or "-"
+
+
+# --- the page -----------------------------------------------------------------------------------
+
+def _images(*candidates: tuple[Path, str]) -> list[Block]:
+    """An images block of the candidates that exist (the report links only files that exist)."""
+    found = [(p, alt) for p, alt in candidates if p.exists()]
+    return [Block("images", images=found)] if found else []
+
+
+def build_blocks(root: Path, settings: dict[str, Train], results: dict[str, dict],
+                 curves: Path | None) -> tuple[str, list[Block]]:
+    """The page's title and blocks."""
+    datasets = list(dict.fromkeys(r["metrics"]["dataset"] for r in results.values()))
+    dataset = " / ".join(datasets)
+    synthetic = any(r["metrics"]["synthetic"] for r in results.values())
+    title = f"Experiment report - {dataset}"
+    blocks = [Block("h1", title)]
+    if synthetic:
+        blocks.append(Block("banner", (
+            f"Synthetic data: every result below is on {dataset}, a generated stand-in with Fashion-MNIST's "
+            "shapes and class names, NOT on Fashion-MNIST. The published figures are test accuracies on the "
+            "real Fashion-MNIST, so they are not comparable with these numbers.")))
+    test_images = sorted({r["metrics"]["test_images"] for r in results.values()})
+    blocks.append(Block("p", (
+        f"{len(results)} experiments, each evaluated on the {', '.join(map(str, test_images))} test images of "
+        f"{dataset}. Made by the `report` stage of `dvc repro` from `metrics/` and `plots/`; "
+        "`dvc metrics show` and `dvc plots show` give the same numbers and plots.")))
+
+    # Results table: ours beside the seed notebooks' published figures.
+    header = ["Experiment", "Dataset", "Model", "Preprocessing", "Loss", "Epochs", "Parameters",
+              "Training time", "Test accuracy", "Macro F1", PUBLISHED_LABEL]
+    rows = []
+    for name, r in results.items():
+        m = r["metrics"]
+        model = m["model"] + (" + flip TTA" if tta(settings, name) else "")
+        rows.append([name, m["dataset"], model, preprocessing(m["variant"]), LOSSES.get(m["loss"], m["loss"]),
+                     str(m["epochs"]), f"{m['parameters']:,}", fmt_seconds(m["train_seconds"]),
+                     fmt_pct(m["test_accuracy"]), f"{m['macro_f1']:.4f}", published(name)])
+    blocks += [Block("h2", "Results"), Block("table", header=header, rows=rows), Block("p", (
+        "Test accuracy and macro F1 on the test split; training time is the train stage's time in its "
+        "epochs; parameters are the trainable ones. "
+        f"{PUBLISHED_LABEL[0].upper() + PUBLISHED_LABEL[1:]}: the test accuracy the seed003 notebook printed for the same "
+        "architecture and preprocessing; the seed000 notebook printed none."
+        + (" The published figures are on the real Fashion-MNIST and do not compare with this synthetic "
+           "run." if synthetic else "")))]
+
+    blocks.append(Block("h2", "Training curves"))
+    if curves is not None and curves.exists():
+        blocks += _images((curves, f"Training curves, all experiments - {dataset}"))
+    all_data = [n for n, s in settings.items() if n in results and s.train_split == "all"]
+    if all_data:
+        blocks.append(Block("p", (
+            f"{', '.join(all_data)} {'trains' if len(all_data) == 1 else 'train'} on the validation images "
+            "too (train_split: all, as the seed000 notebook did): that validation curve is not held out; "
+            "the dotted test curve is.")))
+
+    data_dir = root / "plots" / "data"
+    blocks += [Block("h2", "Data")] + _images(
+        (data_dir / "label_counts.png", f"Label counts per split - {dataset}"),
+        (data_dir / "samples.png", f"Training samples - {dataset}"))
+
+    blocks.append(Block("h2", "Per experiment"))
+    for name, r in results.items():
+        m = r["metrics"]
+        figures = root / "plots" / "evaluate" / name
+        blocks += [Block("h3", name), Block("p", (
+            f"{m['model']} on {preprocessing(m['variant'])}, {LOSSES.get(m['loss'], m['loss'])}, {m['epochs']} "
+            f"epoch{'' if m['epochs'] == 1 else 's'}{', flip TTA' if tta(settings, name) else ''}: "
+            f"test accuracy **{fmt_pct(m['test_accuracy'])}**, "
+            f"macro F1 {m['macro_f1']:.4f}, {m['errors']} of {m['test_images']} test images misclassified."))]
+        blocks += _images((figures / "confusion.png", f"Confusion matrix - {name} - {m['dataset']}"),
+                          (figures / "misclassified.png", f"Misclassifications per class - {name}"))
+        if r["misclassified"]:
+            per_class = m["per_class"]
+            rows = []
+            for i, row in enumerate(r["misclassified"]):
+                rows.append([row["class"], str(row["images"]), fmt_pct(row["accuracy"]),
+                             f"{per_class['precision'][i]:.3f}", f"{per_class['f1'][i]:.3f}", str(row["errors"]),
+                             fmt_pct(row["error_share"]), mistaken_for(row)])
+            blocks.append(Block("table", header=[
+                "True class", "Test images", "Accuracy (recall)", "Precision", "F1", "Errors",
+                "Share of all errors", "Most often mistaken for (count)"], rows=rows))
+        blocks += _images((figures / "misclassified_images.png", f"Most confident mistakes - {name}"))
+    return title, blocks
+
+
+def build_report(root: str | os.PathLike, settings: dict[str, Train], out_dir: str | os.PathLike = "reports") -> dict:
+    """Write report.md, report.html and training_curves.png into `out_dir`; return their paths."""
+    root, out_dir = Path(root), Path(out_dir)
+    if not out_dir.is_absolute():
+        out_dir = root / out_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results = load_results(root, list(settings))
+    dataset = " / ".join(dict.fromkeys(r["metrics"]["dataset"] for r in results.values()))
+
+    histories = {name: r["history"] for name, r in results.items() if r["history"]}
+    curves = plots.save(plots.training_curves(histories, dataset), out_dir / "training_curves.png")
+
+    title, blocks = build_blocks(root, settings, results, curves)
+    paths = {"markdown": out_dir / "report.md", "html": out_dir / "report.html", "curves": curves}
+    for key, text in (("markdown", render_markdown(blocks, out_dir)), ("html", render_html(blocks, title))):
+        tmp = paths[key].with_name(paths[key].name + ".tmp")
+        tmp.write_text(text)
+        os.replace(tmp, paths[key])
+    return paths

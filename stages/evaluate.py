@@ -1,0 +1,43 @@
+"""evaluate@<experiment>: test metrics, confusion data and misclassification analysis of one experiment.
+
+The results are also logged into the experiment's MLflow run (its id comes from models/<experiment>.run.json);
+tracking never fails the stage.
+"""
+
+import argparse
+
+from fmnist.cli import stage
+from fmnist.evaluation import evaluate_experiment
+from fmnist.params import load_params
+from fmnist.tracking import evaluation_artifacts, log_evaluation
+from fmnist.training.parts import resolve_device
+
+
+@stage
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("experiment", help="a name under experiments: in params.yaml")
+    parser.add_argument("--params", default="params.yaml")
+    args = parser.parse_args(argv)
+
+    # The weights record carries the settings the model was trained with (loss, tta, batch sizes);
+    # params.yaml only names the experiment's variant and device.
+    params = load_params(args.params)
+    cfg = params.experiment(args.experiment)
+    name = args.experiment
+    metrics = evaluate_experiment(
+        weights_path=f"models/{name}.pt",
+        variant_dir=f"data/prepared/{cfg.variant}",
+        metrics_path=f"metrics/{name}.json",
+        confusion_csv=f"plots/confusion/{name}.csv",
+        misclassified_csv=f"plots/misclassified/{name}.csv",
+        figures_dir=f"plots/evaluate/{name}",
+        device=resolve_device(cfg.device),
+    )
+    log_evaluation(f"models/{name}.run.json", metrics, evaluation_artifacts(name), params)
+    print(f"{name} on {metrics['dataset']}: test accuracy {metrics['test_accuracy']:.4f}, "
+          f"macro F1 {metrics['macro_f1']:.4f}, {metrics['errors']} errors of {metrics['test_images']}")
+
+
+if __name__ == "__main__":
+    main()

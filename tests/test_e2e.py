@@ -1,0 +1,95 @@
+"""End to end: the real `dvc repro` on a copy of the repo with a tiny synthetic dataset."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from conftest import BIN, ROOT
+
+TINY = {"train": 2000, "test": 500, "seed": 0}
+
+
+def run(cmd, cwd, env, check=True):
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def copy_repo(dest: Path) -> Path:
+    """The files git would commit (tracked and untracked-not-ignored), as a fresh clone would have them."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT,
+                           capture_output=True, text=True, check=True).stdout.split("\0")
+    for name in filter(None, files):
+        src = ROOT / name
+        if src.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / name)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """The repo, shrunk: tiny synthetic data, one epoch per experiment, a small resnet; then `dvc repro`."""
+    repo = copy_repo(tmp_path_factory.mktemp("e2e"))
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["data"].update(dataset="synthetic", synthetic=TINY)
+    params["prepare"]["val_size"] = 500
+    params["train"]["epoch_limit"] = 1
+    params["experiments"]["resnet"]["model_config"] = {"width": 8}
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    env = {**__import__("os").environ, "PATH": f"{BIN}:{__import__('os').environ['PATH']}",
+           "MLFLOW_TRACKING_URI": f"sqlite:///{repo}/mlflow.db", "GIT_AUTHOR_NAME": "t",
+           "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    env.pop("DVC_EXP_NAME", None)
+    run(["git", "init", "-q"], repo, env)
+    run(["git", "add", "-A"], repo, env)
+    run(["git", "commit", "-qm", "copy"], repo, env)
+    first = run([str(BIN / "dvc"), "repro"], repo, env)
+    return repo, env, first
+
+
+def test_every_stage_wrote_its_outputs(project):
+    repo, env, first = project
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    record = json.loads((repo / "data/raw/dataset.json").read_text())
+    assert record["name"] == "Synthetic (generated, not Fashion-MNIST)" and record["synthetic"] is True
+    for variant in ("unit-onehot", "unit-sparse", "raw-onehot", "raw-sparse", "standard-onehot", "standard-sparse"):
+        meta = json.loads((repo / "data/prepared" / variant / "meta.json").read_text())
+        assert meta["splits"]["train"]["x"]["shape"] == [1500, 1, 28, 28]
+        assert meta["splits"]["val"]["x"]["shape"] == [500, 1, 28, 28]
+        assert meta["dataset"].startswith("Synthetic")
+    for name in ("label_counts.csv", "label_counts.png", "samples.png"):
+        assert (repo / "plots/data" / name).stat().st_size > 0
+    for exp in params["experiments"]:
+        weights = torch.load(repo / f"models/{exp}.pt", weights_only=True)
+        assert weights["dataset"].startswith("Synthetic") and weights["epochs"] == 1
+        history = (repo / f"plots/train/{exp}.csv").read_text().splitlines()
+        assert len(history) == 2 and history[0].startswith("epoch,train_loss,train_acc,val_loss,val_acc")
+    assert "test_loss" in (repo / "plots/train/seed000.csv").read_text().splitlines()[0]
+
+
+def test_second_repro_runs_nothing(project):
+    repo, env, _ = project
+    again = run([str(BIN / "dvc"), "repro"], repo, env)
+    assert "Running stage" not in again.stdout
+    status = run([str(BIN / "dvc"), "status"], repo, env)
+    assert "up to date" in status.stdout
+
+
+def test_bad_params_stop_repro_with_one_line(project, tmp_path):
+    repo, env, _ = project
+    bad = copy_repo(tmp_path)
+    shutil.copytree(repo / ".dvc", bad / ".dvc", dirs_exist_ok=True)
+    text = (bad / "params.yaml").read_text().replace("epochs: 20", "epochs: 0")
+    (bad / "params.yaml").write_text(text)
+    proc = run([str(BIN / "python"), "stages/train.py", "seed003-unit-onehot"], bad, env, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == "error: params.yaml: train.epochs must be >= 1, got 0"

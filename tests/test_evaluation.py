@@ -1,0 +1,134 @@
+"""Evaluation: metrics schema on a really trained tiny model, confusion rows, misclassification analysis."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from fmnist import evaluation
+from fmnist.data.idx import write_idx
+from fmnist.data.prepare import prepare_variant
+from fmnist.data.sources import FASHION_CLASSES
+from fmnist.params import Train
+from fmnist.training import train_experiment
+
+
+def striped_images(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Noise plus a bright band whose height encodes the class: learnable in one epoch, not perfectly."""
+    y = rng.integers(0, 10, n).astype(np.uint8)
+    x = rng.integers(0, 90, (n, 28, 28))
+    for i, c in enumerate(y):
+        x[i, 2 * c:2 * c + 8, 4:24] += 140
+    return np.clip(x, 0, 255).astype(np.uint8), y
+
+
+def write_dataset(folder, train: int = 400, test: int = 150, synthetic: bool = True) -> None:
+    """The four IDX files plus the dataset record the download stage would write."""
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, n in (("train", train), ("t10k", test)):
+        x, y = striped_images(n, rng)
+        write_idx(folder / f"{split}-images-idx3-ubyte.gz", x)
+        write_idx(folder / f"{split}-labels-idx1-ubyte.gz", y)
+    name = "Synthetic (generated, not Fashion-MNIST)" if synthetic else "Striped test set"
+    (folder / "dataset.json").write_text(json.dumps(
+        {"id": "synthetic" if synthetic else "idx-dir", "name": name, "synthetic": synthetic,
+         "classes": FASHION_CLASSES}))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny seed000-style model (mse on one-hot) trained for one epoch, and its evaluation."""
+    root = tmp_path_factory.mktemp("evaluation")
+    write_dataset(root / "raw")
+    prepare_variant(root / "raw", root / "prepared", "unit", "onehot", val_size=100)
+    cfg = Train(model="tiny", variant="unit-onehot", loss="mse", optimizer="adam", epochs=1, batch_size=20,
+                lr=3e-3, eval_batch_size=64)
+    train_experiment("tiny-test", cfg, root / "prepared", root / "m.pt", root / "h.csv", root / "ck", progress=False)
+    metrics = evaluation.evaluate_experiment(
+        root / "m.pt", root / "prepared", root / "metrics.json", root / "confusion.csv",
+        root / "misclassified.csv", root / "figures")
+    return root, metrics
+
+
+def test_metrics_schema(trained):
+    root, metrics = trained
+    on_disk = json.loads((root / "metrics.json").read_text())
+    assert on_disk == metrics
+    types = {"experiment": str, "dataset": str, "synthetic": bool, "model": str, "variant": str, "loss": str,
+             "test_accuracy": float, "test_loss": float, "macro_f1": float, "errors": int, "test_images": int,
+             "parameters": int, "epochs": int, "train_seconds": float, "per_class": dict}
+    assert set(metrics) == set(types)
+    for key, kind in types.items():
+        assert isinstance(metrics[key], kind), key
+    assert metrics["dataset"] == "Synthetic (generated, not Fashion-MNIST)" and metrics["synthetic"] is True
+    assert (metrics["experiment"], metrics["model"], metrics["loss"], metrics["epochs"]) == ("tiny-test", "tiny", "mse", 1)
+    assert metrics["test_images"] == 150
+    assert metrics["test_accuracy"] == pytest.approx(1 - metrics["errors"] / metrics["test_images"])
+    assert 0 < metrics["errors"] < 150  # learned something, not everything: the tables below have content
+    assert metrics["parameters"] == 20372 and metrics["train_seconds"] > 0
+    per_class = metrics["per_class"]
+    assert set(per_class) == {"class", "precision", "recall", "f1", "support"}
+    assert per_class["class"] == FASHION_CLASSES
+    for key in ("precision", "recall", "f1", "support"):
+        assert len(per_class[key]) == 10
+    assert sum(per_class["support"]) == 150
+
+
+def test_confusion_csv_has_one_row_per_test_image(trained):
+    root, metrics = trained
+    with open(root / "confusion.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == metrics["test_images"]
+    assert set(rows[0]) == {"actual", "predicted"}
+    assert {r["actual"] for r in rows} <= set(FASHION_CLASSES)
+    assert sum(r["actual"] != r["predicted"] for r in rows) == metrics["errors"]
+
+
+def test_misclassification_csv_and_figures(trained):
+    root, metrics = trained
+    with open(root / "misclassified.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["class"] for r in rows] == FASHION_CLASSES
+    assert sum(int(r["errors"]) for r in rows) == metrics["errors"]
+    assert sum(float(r["error_share"]) for r in rows) == pytest.approx(1, abs=1e-5)
+    recall = metrics["per_class"]["recall"]
+    assert [float(r["accuracy"]) for r in rows] == pytest.approx(recall, abs=1e-6)
+    for name in ("confusion.png", "misclassified.png", "misclassified_images.png"):
+        assert (root / "figures" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_test_loss_is_the_experiments_loss():
+    y = np.array([0, 1, 2, 1])
+    probs = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.3, 0.3, 0.4], [0.6, 0.3, 0.1]], dtype=np.float32)
+    onehot = np.eye(3)[y]
+    assert evaluation.test_loss(y, probs, "mse") == pytest.approx(np.mean((probs - onehot) ** 2))
+    expected_ce = -np.mean(np.log([0.7, 0.8, 0.4, 0.3]))
+    assert evaluation.test_loss(y, probs, "cross_entropy") == pytest.approx(expected_ce, rel=1e-5)
+
+
+def test_misclassification_table_counts_by_true_class():
+    classes = ["a", "b", "c", "d"]
+    y_true = np.array([0, 0, 0, 0, 1, 1, 2, 2, 2, 3])
+    y_pred = np.array([0, 1, 1, 2, 1, 1, 0, 0, 3, 3])
+    table = {r["class"]: r for r in evaluation.misclassification_table(y_true, y_pred, classes)}
+    a = table["a"]
+    assert (a["images"], a["errors"], a["accuracy"]) == (4, 3, 0.25)
+    assert (a["mistaken_for_1"], a["mistaken_for_1_count"], a["mistaken_for_2"], a["mistaken_for_2_count"]) == ("b", 2, "c", 1)
+    assert (a["mistaken_for_3"], a["mistaken_for_3_count"]) == ("", 0)
+    assert table["c"]["mistaken_for_1"] == "a" and table["c"]["error_share"] == pytest.approx(3 / 6)
+    assert table["b"]["errors"] == 0 and table["b"]["mistaken_for_1"] == ""
+    assert sum(r["error_share"] for r in table.values()) == pytest.approx(1)
+
+
+def test_confident_mistakes_and_denormalise():
+    y = np.array([0, 1, 1, 0])
+    probs = np.array([[0.9, 0.1], [0.6, 0.4], [0.95, 0.05], [0.2, 0.8]])
+    assert evaluation.confident_mistakes(y, probs).tolist() == [2, 3, 1]  # most confidently wrong first
+    norm = {"kind": "standard", "shift": 72.9, "scale": 90.0}
+    pixels = np.array([[0, 128, 255]], dtype=np.uint8).reshape(1, 1, 1, 3)
+    prepared = (pixels.astype(np.float32) - norm["shift"]) / norm["scale"]
+    assert evaluation.denormalise(prepared, norm).tolist() == [[[0, 128, 255]]]

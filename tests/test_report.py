@@ -1,0 +1,159 @@
+"""The report: built by the real stage scripts from a tiny trained project; links, banner, self-containment."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT
+from fmnist.data.prepare import prepare_variant
+from fmnist.errors import DataError
+from fmnist.params import parse_params
+from fmnist.report import PUBLISHED_LABEL, build_report
+from fmnist.training import train_experiment
+from test_evaluation import write_dataset
+
+# Two of the real experiments, shrunk to the tiny model and one epoch (the seed000 one trains on all
+# images and tracks test loss, as in params.yaml).
+EXPERIMENTS = ("seed000", "seed003-unit-sparse")
+
+
+def shrunk_params() -> dict:
+    """The real params.yaml with two experiments, the tiny model, one epoch, small batches."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["data"].update(dataset="synthetic", synthetic={"train": 400, "test": 150, "seed": 0})
+    params["prepare"].update(val_size=100, normalisations=["unit"])
+    params["train"].update(epoch_limit=1, eval_batch_size=64, device="cpu")
+    params["experiments"] = {name: params["experiments"][name] for name in EXPERIMENTS}
+    for exp in params["experiments"].values():
+        exp.update(model="tiny", batch_size=20, lr=0.01, optimizer="adam")
+    return params
+
+
+def run_stage(script: str, cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, str(ROOT / "stages" / script), *args], cwd=cwd,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, f"{script} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
+    return proc
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """A project folder as `dvc repro` leaves it, made by the library (train) and the stage scripts."""
+    root = tmp_path_factory.mktemp("project")
+    raw = dict(shrunk_params())
+    (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    params = parse_params(raw)
+    write_dataset(root / "data" / "raw", train=400, test=150)
+    run_stage("describe.py", root)
+    for name, cfg in params.experiments.items():
+        variant = root / "data" / "prepared" / cfg.variant
+        if not variant.exists():
+            prepare_variant(root / "data" / "raw", variant, *cfg.variant.split("-"), params.prepare.val_size)
+        train_experiment(name, cfg, variant, root / "models" / f"{name}.pt", root / "plots" / "train" / f"{name}.csv",
+                         root / "checkpoints" / name, progress=False)
+        run_stage("evaluate.py", root, name)
+    run_stage("report.py", root)
+    return root
+
+
+def markdown_targets(text: str) -> list[str]:
+    """Every link and image target of a Markdown text."""
+    return re.findall(r"\]\(([^)\s]+)\)", text)
+
+
+def test_stage_outputs_exist(project):
+    for name in EXPERIMENTS:
+        assert (project / "metrics" / f"{name}.json").exists()
+        assert (project / "plots" / "confusion" / f"{name}.csv").exists()
+        assert (project / "plots" / "misclassified" / f"{name}.csv").exists()
+        for png in ("confusion.png", "misclassified.png", "misclassified_images.png"):
+            assert (project / "plots" / "evaluate" / name / png).exists()
+    for out in ("report.md", "report.html", "training_curves.png"):
+        assert (project / "reports" / out).stat().st_size > 0
+
+
+def test_report_names_every_experiment_with_published_figures(project):
+    md = (project / "reports" / "report.md").read_text()
+    html = (project / "reports" / "report.html").read_text()
+    for text in (md, html):
+        for name in EXPERIMENTS:
+            assert name in text
+        assert PUBLISHED_LABEL in text
+        assert "91.63 %" in text  # seed003-unit-sparse's published accuracy
+        assert "not published" in text  # seed000's
+    # Our accuracy is in the table, as the metrics file has it.
+    metrics = json.loads((project / "metrics" / "seed000.json").read_text())
+    assert f"{100 * metrics['test_accuracy']:.2f} %" in md
+
+
+def test_synthetic_banner_comes_first(project):
+    md = (project / "reports" / "report.md").read_text()
+    first_section = md.index("## ")
+    assert md.index("Synthetic data") < first_section
+    assert "NOT on Fashion-MNIST" in md[:first_section]
+    html = (project / "reports" / "report.html").read_text()
+    assert html.index('class="banner"') < html.index("<h2>")
+
+
+def test_markdown_links_only_existing_files(project):
+    reports = project / "reports"
+    targets = markdown_targets((reports / "report.md").read_text())
+    assert len(targets) == 1 + 2 + 3 * len(EXPERIMENTS)  # curves, data figures, three per experiment
+    for target in targets:
+        assert not re.match(r"^[a-z]+:", target), f"{target}: the report links only local files"
+        assert (reports / target).resolve().is_file(), f"{target}: missing"
+
+
+def test_html_is_self_contained(project):
+    html = (project / "reports" / "report.html").read_text()
+    sources = re.findall(r"""\b(?:src|href)\s*=\s*["']([^"']*)["']""", html)
+    assert sources, "the report has images"
+    assert all(s.startswith("data:image/png;base64,") for s in sources), "every src is an embedded image"
+    assert not re.search(r"<script|<link|@import|url\(", html, re.I)
+    assert html.count("<img") == len(markdown_targets((project / "reports" / "report.md").read_text()))
+
+
+def test_real_dataset_has_no_banner(project, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(project, copy, ignore=shutil.ignore_patterns("reports"))
+    for path in (copy / "metrics").glob("*.json"):
+        metrics = json.loads(path.read_text())
+        metrics.update(dataset="Fashion-MNIST", dataset_id="fashion-mnist", synthetic=False)
+        path.write_text(json.dumps(metrics))
+    params = parse_params(yaml.safe_load((copy / "params.yaml").read_text()))
+    paths = build_report(copy, params.experiments)
+    md = paths["markdown"].read_text()
+    assert "Synthetic data" not in md and 'class="banner"' not in paths["html"].read_text()
+    assert md.startswith("# Experiment report - Fashion-MNIST")
+
+
+def test_missing_metrics_is_one_line_error(project, tmp_path):
+    params = parse_params(yaml.safe_load((project / "params.yaml").read_text()))
+    with pytest.raises(DataError, match=r"metrics/seed000\.json: missing; run the evaluate stage"):
+        build_report(tmp_path, params.experiments)
+
+
+def test_dvc_yaml_declares_metrics_and_confusion_plots():
+    """Top-level metrics and both confusion templates, rows = actual; the plots that DVC only takes as
+    file lists (not folders) name every experiment of params.yaml."""
+    dvc = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    experiments = yaml.safe_load((ROOT / "params.yaml").read_text())["experiments"]
+    assert "metrics" in dvc["metrics"]
+    plots = {next(iter(p)): p[next(iter(p))] for p in dvc["plots"]}
+    normalised = plots["plots/confusion"]
+    assert (normalised["template"], normalised["x"], normalised["y"]) == ("confusion_normalized", "predicted", "actual")
+    counts = next(p for p in plots.values() if p.get("template") == "confusion")
+    assert counts["x"] == "predicted"
+    assert counts["y"] == {f"plots/confusion/{name}.csv": "actual" for name in experiments}
+    accuracy = plots["Accuracy per epoch"]
+    assert accuracy["y"] == {f"plots/train/{name}.csv": ["train_acc", "val_acc"] for name in experiments}
+    outs = dvc["stages"]["evaluate"]["do"]["outs"]
+    assert {"metrics/${key}.json": {"cache": False}} in outs

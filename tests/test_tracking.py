@@ -1,0 +1,356 @@
+"""MLflow tracking against a real sqlite store: the run, its params, epochs, tags, model and champion;
+a dead server that only warns; and `fmnist mlflow sync`, which logs a missing run once."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from fmnist.params import parse_params
+
+
+def write_tiny_project(root: Path, experiments: dict) -> None:
+    """params.yaml and data/prepared/unit-onehot of a tiny 10-class dataset (300 train, 100 test images)."""
+    from fmnist.data.idx import write_idx
+    from fmnist.data.prepare import prepare_variant
+    from fmnist.data.sources import fetch_dataset
+
+    rng = np.random.default_rng(0)
+    idx = root / "idx"
+    idx.mkdir(parents=True)
+    for split, n in (("train", 300), ("t10k", 100)):
+        labels = (np.arange(n) % 10).astype(np.uint8)
+        images = rng.integers(0, 60, (n, 28, 28), dtype=np.uint8)
+        for i, label in enumerate(labels):  # a bright band whose row says the class: learnable
+            images[i, 2 + 2 * label:4 + 2 * label] = 220
+        write_idx(idx / f"{split}-images-idx3-ubyte.gz", images)
+        write_idx(idx / f"{split}-labels-idx1-ubyte.gz", labels)
+    raw = {
+        "data": {"dataset": "idx-dir", "source": str(idx), "name": "bands"},
+        "prepare": {"normalisations": ["unit"], "encodings": ["onehot"], "val_size": 100},
+        "train": {"model": "tiny", "variant": "unit-onehot", "loss": "mse", "optimizer": "adam",
+                  "lr": 0.01, "epochs": 2, "batch_size": 50, "device": "cpu"},
+        "experiments": experiments,
+        "mlflow": {"experiment": "fmnist-test", "register": True},
+    }
+    (root / "params.yaml").write_text(yaml.safe_dump(raw))
+    params = parse_params(raw)
+    fetch_dataset(params.data, root / "data" / "raw")
+    prepare_variant(root / "data" / "raw", root / "data" / "prepared" / "unit-onehot", "unit", "onehot", 100)
+
+
+def load_project(root: Path):
+    return parse_params(yaml.safe_load((root / "params.yaml").read_text()))
+
+
+def train_tracked(root: Path, name: str):
+    """What stages/train.py does, in-process, from `root`."""
+    from fmnist.tracking import TrainingRun
+    from fmnist.training import train_experiment
+
+    params = load_project(root)
+    cfg = params.experiment(name)
+    paths = dict(variant_dir=root / "data/prepared" / cfg.variant, weights_path=root / f"models/{name}.pt",
+                 history_path=root / f"plots/train/{name}.csv", checkpoint_dir=root / f"checkpoints/{name}")
+    with TrainingRun(name, params, run_file=root / f"models/{name}.run.json", **paths) as run:
+        train_experiment(name, cfg, **paths, on_epoch=run.log_epoch, progress=False)
+    return params
+
+
+def evaluate_like(root: Path, name: str) -> dict:
+    """Test metrics as the evaluate stage writes them (the numbers that matter here)."""
+    from fmnist.data.prepare import load_variant
+    from fmnist.inference import load_model, predict_proba
+
+    model, record = load_model(root / f"models/{name}.pt")
+    _, arrays = load_variant(root / "data/prepared" / record["variant"])
+    probs = predict_proba(model, arrays["x_test"])
+    y = arrays["y_test"].argmax(1)
+    metrics = {"experiment": name, "test_accuracy": float((probs.argmax(1) == y).mean()), "test_loss": 0.5,
+               "macro_f1": 0.4, "errors": int((probs.argmax(1) != y).sum()), "epochs": record["epochs"],
+               "per_class": {"class": record["classes"], "recall": [0.5] * len(record["classes"])}}
+    (root / "metrics").mkdir(exist_ok=True)
+    (root / f"metrics/{name}.json").write_text(json.dumps(metrics))
+    (root / "plots/misclassified").mkdir(parents=True, exist_ok=True)
+    (root / f"plots/misclassified/{name}.csv").write_text("class,errors\n0,1\n")
+    return metrics
+
+
+def fresh_sqlite_uri(cache, folder: Path) -> str:
+    """A sqlite tracking store in `folder`, copied from an initialised template: creating MLflow's
+    tables takes ~10 s, so the template is made once and kept in pytest's cache."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    template_dir = Path(cache.mkdir(f"mlflow-{mlflow.__version__}-empty-db")) if cache else folder / "tpl"
+    template = template_dir / "mlflow.db"
+    if not template.exists():
+        template_dir.mkdir(parents=True, exist_ok=True)
+        building = template_dir / f"building-{os.getpid()}.db"
+        MlflowClient(f"sqlite:///{building}").search_experiments()
+        os.replace(building, template)
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(template, folder / "mlflow.db")
+    return f"sqlite:///{folder / 'mlflow.db'}"
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, request):
+    """A tiny project with a sqlite store; experiment `tiny` trained and evaluated with tracking on."""
+    root = tmp_path_factory.mktemp("project")
+    write_tiny_project(root, {"tiny": {}, "offline": {"epochs": 1}})
+    uri = fresh_sqlite_uri(getattr(request.config, "cache", None), root / "store")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        mp.setenv("MLFLOW_TRACKING_URI", uri)
+        mp.setenv("DVC_EXP_NAME", "exp-under-test")
+        mp.delenv("DVC_ROOT", raising=False)
+        params = train_tracked(root, "tiny")
+        from fmnist.tracking import evaluation_artifacts, log_evaluation
+
+        logged = log_evaluation(root / "models/tiny.run.json", evaluate_like(root, "tiny"),
+                                evaluation_artifacts("tiny", root), params, weights_path=root / "models/tiny.pt")
+        yield {"root": root, "uri": uri, "params": params, "logged": logged, "mp": mp}
+
+
+@pytest.fixture
+def client(project):
+    from mlflow import MlflowClient
+
+    return MlflowClient(project["uri"])
+
+
+def run_of(project, name):
+    return json.loads((project["root"] / f"models/{name}.run.json").read_text())
+
+
+# --- where runs go --------------------------------------------------------------------------------
+
+def test_tracking_uri_env_wins_then_params_then_the_repo_db(tmp_path, monkeypatch):
+    from fmnist.params import Mlflow
+    from fmnist.tracking import tracking_uri
+
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")
+    monkeypatch.delenv("DVC_ROOT", raising=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert tracking_uri(Mlflow()) == f"sqlite:///{tmp_path.resolve() / 'mlflow.db'}"
+    assert tracking_uri(Mlflow(tracking_uri="http://team:5000")) == "http://team:5000"
+    monkeypatch.setenv("DVC_ROOT", "/repo")  # what DVC sets, also for `dvc exp run --temp`
+    assert tracking_uri(None) == "sqlite:////repo/mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5001")
+    assert tracking_uri(Mlflow(tracking_uri="http://team:5000")) == "http://127.0.0.1:5001"
+
+
+def test_safe_uri_hides_credentials():
+    from fmnist.tracking import safe_uri
+
+    assert safe_uri("https://me:secret@mlflow.example.org:8443/x") == "https://mlflow.example.org:8443/x"
+
+
+# --- the run of a trained experiment --------------------------------------------------------------
+
+def test_one_run_named_after_the_experiment_with_flat_params(project, client):
+    run = client.get_run(run_of(project, "tiny")["run_id"])
+    assert run.info.run_name == "tiny" and run.info.status == "FINISHED"
+    assert client.get_experiment(run.info.experiment_id).name == "fmnist-test"
+    p = run.data.params
+    assert p["experiment"] == "tiny" and p["model"] == "tiny" and p["loss"] == "mse"
+    assert p["lr"] == "0.01" and p["batch_size"] == "50" and p["epochs_effective"] == "2"
+    assert p["augment.crop"] == "0" and p["data.dataset"] == "idx-dir" and p["prepare.val_size"] == "100"
+    runs = client.search_runs([run.info.experiment_id], "attributes.run_name = 'tiny'")
+    assert len(runs) == 1
+
+
+def test_per_epoch_metrics_use_the_epoch_as_step(project, client):
+    run_id = run_of(project, "tiny")["run_id"]
+    history = (project["root"] / "plots/train/tiny.csv").read_text().splitlines()
+    for key in ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "images_per_s"):
+        points = client.get_metric_history(run_id, key)
+        assert [m.step for m in points] == [1, 2], key
+    val_loss = [float(line.split(",")[3]) for line in history[1:]]
+    assert [m.value for m in client.get_metric_history(run_id, "val_loss")] == pytest.approx(val_loss, rel=1e-4)
+
+
+def test_tags_say_where_the_run_came_from(project, client):
+    tags = client.get_run(run_of(project, "tiny")["run_id"]).data.tags
+    assert tags["dataset"] == "bands" and tags["synthetic"] == "false"
+    assert tags["model"] == "tiny" and tags["variant"] == "unit-onehot" and tags["device"] == "cpu"
+    assert tags["torch"].startswith("2.") and tags["dvc.stage"] == "train@tiny"
+    assert tags["dvc.exp_name"] == "exp-under-test" and tags["group"] == "exp-under-test"
+    from fmnist.tracking import md5_file
+
+    assert tags["weights_md5"] == md5_file(project["root"] / "models/tiny.pt")
+
+
+def test_run_file_carries_the_run_id(project):
+    record = run_of(project, "tiny")
+    assert record["status"] == "logged" and record["not_logged"] == [] and record["error"] is None
+    assert len(record["run_id"]) == 32 and record["model.version"] == "1"
+    assert not (project["root"] / "checkpoints/tiny/mlflow-run.json").exists()
+
+
+def test_evaluation_lands_in_the_same_run_with_artifacts(project, client):
+    assert project["logged"] is True
+    run_id = run_of(project, "tiny")["run_id"]
+    metrics = client.get_run(run_id).data.metrics
+    expected = json.loads((project["root"] / "metrics/tiny.json").read_text())
+    assert metrics["test_accuracy"] == pytest.approx(expected["test_accuracy"])
+    assert metrics["per_class/recall.3"] == 0.5 and "experiment" not in metrics
+    assert [m.step for m in client.get_metric_history(run_id, "test_accuracy")] == [2]
+    training = {Path(a.path).name for a in client.list_artifacts(run_id, "training")}
+    assert training == {"tiny.csv", "loss_curve.png"}
+    assert [Path(a.path).name for a in client.list_artifacts(run_id, "evaluation")] == ["tiny.csv"]
+
+
+def test_model_is_registered_champion_and_serves_probabilities(project, client):
+    import mlflow.pyfunc
+    import torch
+
+    from fmnist.inference import load_model, normalise, predict_proba
+
+    version = client.get_model_version_by_alias("fmnist-tiny", "champion")
+    assert str(version.version) == "1" and version.run_id == run_of(project, "tiny")["run_id"]
+    served = mlflow.pyfunc.load_model("models:/fmnist-tiny@champion")
+    assert served.metadata.metadata["classes"] == [str(i) for i in range(10)]
+    pixels = np.random.default_rng(1).integers(0, 256, (5, 28, 28), dtype=np.uint8)
+    model, record = load_model(project["root"] / "models/tiny.pt")
+    expected = predict_proba(model, normalise(pixels, record))
+    got = served.predict(pixels[:, None].astype(np.float32))
+    assert np.allclose(got, expected, atol=1e-5) and np.allclose(got.sum(1), 1, atol=1e-5)
+    assert torch.load(project["root"] / "models/tiny.pt", weights_only=True)["experiment"] == "tiny"
+
+
+def test_predict_from_the_registry_matches_the_weights_file(project, tmp_path, capsys):
+    from PIL import Image
+
+    from fmnist.cli import main as fmnist
+
+    image = tmp_path / "x.png"
+    Image.fromarray(np.random.default_rng(2).integers(0, 256, (40, 40), dtype=np.uint8)).save(image)
+    fmnist(["predict", str(image), "--model", "models:/fmnist-tiny@champion", "--top", "3"])
+    from_registry = capsys.readouterr().out
+    fmnist(["predict", str(image), "--model", str(project["root"] / "models/tiny.pt"), "--top", "3"])
+    assert from_registry == capsys.readouterr().out and from_registry.startswith(f"{image}: ")
+
+
+def test_champion_goes_to_the_best_test_accuracy(project, client):
+    from fmnist.tracking import update_champion
+
+    exp_id = client.get_experiment_by_name("fmnist-test").experiment_id
+    better = client.create_run(exp_id, run_name="tiny").info.run_id
+    client.log_metric(better, "test_accuracy", 1.0)
+    fake = client.create_run(exp_id, run_name="tiny", tags={"synthetic": "true"}).info.run_id
+    client.log_metric(fake, "test_accuracy", 1.0)
+    source = client.get_model_version("fmnist-tiny", "1").source
+    v_better = client.create_model_version("fmnist-tiny", source, run_id=better).version
+    client.create_model_version("fmnist-tiny", source, run_id=fake)  # synthetic: never champion over real
+    try:
+        assert str(update_champion(client, "fmnist-tiny")) == str(v_better)
+    finally:
+        for run_id in (better, fake):
+            client.delete_run(run_id)
+        update_champion(client, "fmnist-tiny")
+    assert str(client.get_model_version_by_alias("fmnist-tiny", "champion").version) == "1"
+
+
+# --- tracking down ----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def offline(project):
+    """Experiment `offline` trained and evaluated while the tracking server is not there."""
+    import contextlib
+    import io
+
+    from fmnist.tracking import evaluation_artifacts, log_evaluation
+
+    root, mp = project["root"], project["mp"]
+    mp.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{closed_port()}")
+    stderr = io.StringIO()
+    started = time.perf_counter()
+    with contextlib.redirect_stderr(stderr):
+        params = train_tracked(root, "offline")
+        trained = stderr.getvalue()
+        logged = log_evaluation(root / "models/offline.run.json", evaluate_like(root, "offline"),
+                                evaluation_artifacts("offline", root), params)
+    seconds = time.perf_counter() - started
+    mp.setenv("MLFLOW_TRACKING_URI", project["uri"])
+    return {"train_warning": trained, "eval_warning": stderr.getvalue()[len(trained):], "logged": logged,
+            "seconds": seconds}
+
+
+def test_dead_server_warns_once_and_training_completes(project, offline):
+    root = project["root"]
+    assert (root / "models/offline.pt").exists() and (root / "plots/train/offline.csv").exists()
+    lines = [line for line in offline["train_warning"].splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("warning: MLflow tracking at http://127.0.0.1:")
+    assert "not logged for offline" in lines[0] and "fmnist mlflow sync" in lines[0]
+    record = run_of(project, "offline")
+    assert record["run_id"] is None and record["status"] == "not logged"
+    assert "ConnectionError" in record["error"] and "the model" in record["not_logged"]
+    assert offline["seconds"] < 20  # no minutes of retries against a server that is not there
+
+
+def test_dead_server_evaluation_warns_and_does_not_raise(offline):
+    assert offline["logged"] is False
+    lines = offline["eval_warning"].strip().splitlines()
+    assert len(lines) == 1 and "test metrics and evaluation figures" in lines[0]
+
+
+def test_unknown_run_id_warns_not_raises(project, tmp_path, capsys):
+    from fmnist.tracking import log_evaluation
+
+    run_file = tmp_path / "ghost.run.json"
+    run_file.write_text(json.dumps({"experiment": "ghost", "run_id": "0" * 32}))
+    assert log_evaluation(run_file, {"test_accuracy": 0.5}, [], project["params"]) is False
+    assert "is not on this tracking server" in capsys.readouterr().err
+
+
+# --- fmnist mlflow sync ---------------------------------------------------------------------------
+
+def test_sync_logs_the_missing_run_once(project, offline, client, capsys):
+    from fmnist.tracking import sync
+
+    root = project["root"]
+    exp_id = client.get_experiment_by_name("fmnist-test").experiment_id
+    before = {r.info.run_id for r in client.search_runs([exp_id])}
+    report = sync(project["params"], root=root)
+    assert "created the run" in report["offline"] and "model (version 1)" in report["offline"]
+    assert "test metrics" in report["offline"] and "nothing to log" in report["tiny"]
+    new = [r for r in client.search_runs([exp_id]) if r.info.run_id not in before]
+    assert len(new) == 1
+    run = new[0]
+    assert run.info.run_name == "offline" and run.info.status == "FINISHED"
+    assert run.data.params["epochs_effective"] == "1" and run.data.tags["dataset"] == "bands"
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "val_loss")] == [1]
+    assert "test_accuracy" in run.data.metrics
+    assert client.get_model_version_by_alias("fmnist-offline", "champion").run_id == run.info.run_id
+
+    again = sync(project["params"], root=root)
+    assert all("nothing to log" in line for line in again.values())
+    assert len(client.search_runs([exp_id])) == len(before) + 1
+    assert len(client.search_model_versions("name='fmnist-offline'")) == 1
+
+
+def test_sync_refuses_a_dead_server_in_one_line(project, monkeypatch):
+    from fmnist.errors import FmnistError
+    from fmnist.tracking import sync
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{closed_port()}")
+    with pytest.raises(FmnistError, match="no server answers"):
+        sync(project["params"], root=project["root"])

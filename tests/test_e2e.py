@@ -74,6 +74,15 @@ def test_every_stage_wrote_its_outputs(project):
         history = (repo / f"plots/train/{exp}.csv").read_text().splitlines()
         assert len(history) == 2 and history[0].startswith("epoch,train_loss,train_acc,val_loss,val_acc")
     assert "test_loss" in (repo / "plots/train/seed000.csv").read_text().splitlines()[0]
+    for exp in params["experiments"]:
+        metrics = json.loads((repo / f"metrics/{exp}.json").read_text())
+        assert metrics["dataset"].startswith("Synthetic") and 0 <= metrics["test_accuracy"] <= 1
+        assert len((repo / f"plots/confusion/{exp}.csv").read_text().splitlines()) == 1 + TINY["test"]
+        run = json.loads((repo / f"models/{exp}.run.json").read_text())
+        assert run["run_id"], run  # tracked in the sqlite store of the copy
+    report = (repo / "reports/report.md").read_text()
+    assert "Synthetic" in report and all(exp in report for exp in params["experiments"])
+    assert (repo / "reports/report.html").stat().st_size > 10_000
 
 
 def test_second_repro_runs_nothing(project):

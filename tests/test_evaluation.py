@@ -65,7 +65,8 @@ def test_metrics_schema(trained):
     for key, kind in types.items():
         assert isinstance(metrics[key], kind), key
     assert metrics["dataset"] == "Synthetic (generated, not Fashion-MNIST)" and metrics["synthetic"] is True
-    assert (metrics["experiment"], metrics["model"], metrics["loss"], metrics["epochs"]) == ("tiny-test", "tiny", "mse", 1)
+    assert (metrics["experiment"], metrics["model"], metrics["loss"]) == ("tiny-test", "tiny", "mse")
+    assert metrics["epochs"] == 1
     assert metrics["test_images"] == 150
     assert metrics["test_accuracy"] == pytest.approx(1 - metrics["errors"] / metrics["test_images"])
     assert 0 < metrics["errors"] < 150  # learned something, not everything: the tables below have content
@@ -117,7 +118,8 @@ def test_misclassification_table_counts_by_true_class():
     table = {r["class"]: r for r in evaluation.misclassification_table(y_true, y_pred, classes)}
     a = table["a"]
     assert (a["images"], a["errors"], a["accuracy"]) == (4, 3, 0.25)
-    assert (a["mistaken_for_1"], a["mistaken_for_1_count"], a["mistaken_for_2"], a["mistaken_for_2_count"]) == ("b", 2, "c", 1)
+    assert (a["mistaken_for_1"], a["mistaken_for_1_count"]) == ("b", 2)
+    assert (a["mistaken_for_2"], a["mistaken_for_2_count"]) == ("c", 1)
     assert (a["mistaken_for_3"], a["mistaken_for_3_count"]) == ("", 0)
     assert table["c"]["mistaken_for_1"] == "a" and table["c"]["error_share"] == pytest.approx(3 / 6)
     assert table["b"]["errors"] == 0 and table["b"]["mistaken_for_1"] == ""

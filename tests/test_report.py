@@ -149,7 +149,8 @@ def test_dvc_yaml_declares_metrics_and_confusion_plots():
     assert "metrics" in dvc["metrics"]
     plots = {next(iter(p)): p[next(iter(p))] for p in dvc["plots"]}
     normalised = plots["plots/confusion"]
-    assert (normalised["template"], normalised["x"], normalised["y"]) == ("confusion_normalized", "predicted", "actual")
+    assert normalised["template"] == "confusion_normalized"
+    assert (normalised["x"], normalised["y"]) == ("predicted", "actual")  # y is the row axis
     counts = next(p for p in plots.values() if p.get("template") == "confusion")
     assert counts["x"] == "predicted"
     assert counts["y"] == {f"plots/confusion/{name}.csv": "actual" for name in experiments}

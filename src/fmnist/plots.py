@@ -111,7 +111,8 @@ def misclassification_bars(table: list[dict], classes: list[str], title: str):
     ax.set_xlim(0, max(1, max(r["errors"] for r in table)) * 1.6)  # room for the labels
     if used:
         handles, labels = ax.get_legend_handles_labels()
-        order = sorted(range(len(labels)), key=lambda i: classes.index(labels[i]) if labels[i] in classes else len(classes))
+        rank = {name: i for i, name in enumerate(classes)}  # legend in class order; "other classes" last
+        order = sorted(range(len(labels)), key=lambda i: rank.get(labels[i], len(classes)))
         ax.legend([handles[i] for i in order], [labels[i] for i in order], title="mistaken for", fontsize=7,
                   title_fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
     fig.tight_layout()

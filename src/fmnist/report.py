@@ -243,8 +243,8 @@ def build_blocks(root: Path, settings: dict[str, Train], results: dict[str, dict
     blocks += [Block("h2", "Results"), Block("table", header=header, rows=rows), Block("p", (
         "Test accuracy and macro F1 on the test split; training time is the train stage's time in its "
         "epochs; parameters are the trainable ones. "
-        f"{PUBLISHED_LABEL[0].upper() + PUBLISHED_LABEL[1:]}: the test accuracy the seed003 notebook printed for the same "
-        "architecture and preprocessing; the seed000 notebook printed none."
+        f"{PUBLISHED_LABEL[0].upper() + PUBLISHED_LABEL[1:]}: the test accuracy the seed003 notebook printed "
+        "for the same architecture and preprocessing; the seed000 notebook printed none."
         + (" The published figures are on the real Fashion-MNIST and do not compare with this synthetic "
            "run." if synthetic else "")))]
 

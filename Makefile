@@ -22,9 +22,9 @@ install: $(STAMP)  ## create .venv and install the project with its test tools
 run: $(STAMP)  ## the whole pipeline on params.yaml (Fashion-MNIST: needs the network)
 	$(BIN)/dvc repro
 
-demo: $(STAMP)  ## the same DAG offline, on the full-size synthetic dataset, a few epochs each
+demo: $(STAMP)  ## the same DAG offline, on the full-size synthetic dataset, 1 epoch each (DEMO_EPOCHS=N)
 	$(BIN)/dvc exp run --name demo-$$(date +%Y%m%d-%H%M%S) \
-	    -S data.dataset=synthetic -S train.epoch_limit=$${DEMO_EPOCHS:-2}
+	    -S data.dataset=synthetic -S train.epoch_limit=$${DEMO_EPOCHS:-1}
 
 test: $(STAMP)  ## the whole test suite, slow tests included
 	$(BIN)/python -m pytest -q

@@ -24,7 +24,7 @@ def chromium() -> Path:
     """Debian's chromium, installed with apt-get when missing (needs root and the package mirror)."""
     if not CHROMIUM.exists():
         if os.geteuid() != 0 or shutil.which("apt-get") is None:
-            pytest.skip("chromium is missing and cannot be installed here (needs root and apt-get)")
+            pytest.fail("chromium is missing and cannot be installed here (needs root and apt-get)")
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         for cmd in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "chromium"]):
             proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)

@@ -81,7 +81,7 @@ class SeedStyleDataset(Dataset):
         x = augment_one(x, self.cfg.augment, self.background)
         label = int(self.labels[i])
         if self.cfg.encoding == "onehot":
-            y = torch.zeros(10)
+            y = torch.zeros(10)  # as seed000's Dataset did
             y[label] = 1.0
             return x, y
         return x, label
@@ -108,6 +108,7 @@ def augment_one(x: torch.Tensor, aug, background: float) -> torch.Tensor:
 
 
 def seed_style_optimizer(cfg: Train, model, steps: int):
+    """The recipe's optimiser and schedule (None: constant), set up directly with torch."""
     params = model.parameters()
     if cfg.optimizer == "adam":
         opt = torch.optim.Adam(params, lr=cfg.lr, eps=1e-8)
@@ -238,7 +239,7 @@ def load_average() -> list[float] | None:
 
 def table(result: dict) -> str:
     m = result["machine"]
-    load = "/".join(f"{x:.1f}" for x in m["load_before"] or []) + " -> " + "/".join(f"{x:.1f}" for x in m["load_after"] or [])
+    load = " -> ".join("/".join(f"{x:.1f}" for x in m[key] or []) for key in ("load_before", "load_after"))
     lines = [f"device {result['device']} | {m['gpu'] if result['device'] == 'cuda' else m['cpu']} | {m['cores']} cores"
              f" | torch {m['torch']} | median of {result['settings']['repeats']} | load average {load}"
              + (" | QUICK (smoke run)" if result["quick"] else ""),
@@ -283,8 +284,9 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     if args.quick:
         args.repeats, args.warmup = 1, 1
-    if min(args.repeats, args.warmup, args.steps or 1, args.threads or 1) < 1:
-        parser.error("--steps, --repeats, --warmup and --threads must be at least 1")
+    for name in ("steps", "repeats", "warmup", "threads"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1")
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -300,7 +302,7 @@ def main(argv=None) -> dict:
         for model in args.models:
             cfg = dataclasses.replace(params.experiment(EXPERIMENTS[model]), epochs=1, epoch_limit=None,
                                       train_split="train", track_test=False, device=args.device)
-            steps = args.steps or (QUICK_STEPS if args.quick else DEFAULT_STEPS)[model]
+            steps = args.steps if args.steps is not None else (QUICK_STEPS if args.quick else DEFAULT_STEPS)[model]
             result["models"][model] = bench_model(model, cfg, steps, args.warmup, args.repeats, device,
                                                   Path(tmp) / model)
     result["machine"]["load_after"] = load_average()

@@ -188,6 +188,8 @@ def train_experiment(name: str, cfg: Train, variant_dir, weights_path, history_p
                 elapsed = time.perf_counter() - started
                 bar.set_postfix(loss=f"{loss.item():.4f}", img_s=f"{seen / max(elapsed, 1e-9):,.0f}")
         bar.close()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)  # the clock must include the kernels still queued
         train_seconds = time.perf_counter() - started
         row = {"epoch": epoch, "train_loss": (loss_sum / seen).item(), "train_acc": correct.item() / seen}
         for split in ("val", "test"):

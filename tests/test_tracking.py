@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import time
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 import yaml
 
 from fmnist.params import parse_params
+from conftest import free_port
 
 
 def write_tiny_project(root: Path, experiments: dict) -> None:
@@ -100,12 +100,6 @@ def fresh_sqlite_uri(cache, folder: Path) -> str:
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copy(template, folder / "mlflow.db")
     return f"sqlite:///{folder / 'mlflow.db'}"
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -280,7 +274,7 @@ def offline(project):
     from fmnist.tracking import evaluation_artifacts, log_evaluation
 
     root, mp = project["root"], project["mp"]
-    mp.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{closed_port()}")
+    mp.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{free_port()}")
     stderr = io.StringIO()
     started = time.perf_counter()
     with contextlib.redirect_stderr(stderr):
@@ -351,6 +345,6 @@ def test_sync_refuses_a_dead_server_in_one_line(project, monkeypatch):
     from fmnist.errors import FmnistError
     from fmnist.tracking import sync
 
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{closed_port()}")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{free_port()}")
     with pytest.raises(FmnistError, match="no server answers"):
         sync(project["params"], root=project["root"])

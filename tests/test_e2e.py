@@ -11,47 +11,21 @@ import pytest
 import torch
 import yaml
 
-from conftest import BIN, ROOT
+from conftest import BIN, copy_repo, dvc_project, run
 
 TINY = {"train": 2000, "test": 500, "seed": 0}
-
-
-def run(cmd, cwd, env, check=True):
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return proc
-
-
-def copy_repo(dest: Path) -> Path:
-    """The files git would commit (tracked and untracked-not-ignored), as a fresh clone would have them."""
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT,
-                           capture_output=True, text=True, check=True).stdout.split("\0")
-    for name in filter(None, files):
-        src = ROOT / name
-        if src.is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / name)
-    return dest
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     """The repo, shrunk: tiny synthetic data, one epoch per experiment, a small resnet; then `dvc repro`."""
-    repo = copy_repo(tmp_path_factory.mktemp("e2e"))
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["data"].update(dataset="synthetic", synthetic=TINY)
-    params["prepare"]["val_size"] = 500
-    params["train"]["epoch_limit"] = 1
-    params["experiments"]["resnet"]["model_config"] = {"width": 8}
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    env = {**__import__("os").environ, "PATH": f"{BIN}:{__import__('os').environ['PATH']}",
-           "MLFLOW_TRACKING_URI": f"sqlite:///{repo}/mlflow.db", "GIT_AUTHOR_NAME": "t",
-           "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
-    env.pop("DVC_EXP_NAME", None)
-    run(["git", "init", "-q"], repo, env)
-    run(["git", "add", "-A"], repo, env)
-    run(["git", "commit", "-qm", "copy"], repo, env)
+    def shrink(params):
+        params["data"].update(dataset="synthetic", synthetic=TINY)
+        params["prepare"]["val_size"] = 500
+        params["train"]["epoch_limit"] = 1
+        params["experiments"]["resnet"]["model_config"] = {"width": 8}
+
+    repo, env = dvc_project(tmp_path_factory.mktemp("e2e"), shrink)
     first = run([str(BIN / "dvc"), "repro"], repo, env)
     return repo, env, first
 

@@ -547,8 +547,12 @@ class TrainingRun:
         except (OSError, ValueError):
             return {}
 
-    def _start(self) -> None:
-        """Create the run (or continue the interrupted one this checkpoint belongs to)."""
+    def _start(self, epoch: int | None) -> None:
+        """Create the run (or continue the interrupted one this checkpoint belongs to).
+
+        epoch: the first epoch logged by this process; 1 means training started afresh (no checkpoint,
+        or an unreadable one), so an earlier run must not be continued.
+        """
         import torch
 
         from fmnist.training.loop import fingerprint
@@ -559,12 +563,15 @@ class TrainingRun:
         self.client = connect(self.uri)
         exp_id = experiment_id(self.client, self.params.mlflow.experiment, self.uri)
         previous = read_run_file(self.resume_file).get("run_id")
-        if (previous and (self.checkpoint_dir / "last.pt").exists() and run_exists(self.client, previous)
+        if (previous and epoch != 1 and (self.checkpoint_dir / "last.pt").exists()
+                and run_exists(self.client, previous)
                 and self.client.get_run(previous).data.tags.get("fingerprint") == key):
             self.run_id = previous
             self.client.update_run(previous, status="RUNNING")
             print(f"{self.experiment}: continuing MLflow run {previous}")
             return
+        if previous and run_exists(self.client, previous):  # an interrupted run this one does not continue
+            self.client.set_terminated(previous, status="KILLED")
         commit = git_commit(self.root)
         tags = {
             "experiment": self.experiment,
@@ -597,18 +604,18 @@ class TrainingRun:
             self.client.log_batch(self.run_id, params=items[i:i + 100], synchronous=True)
         write_run_file(self.resume_file, {"run_id": self.run_id})
 
-    def _ensure_started(self) -> bool:
+    def _ensure_started(self, epoch: int | None = None) -> bool:
         if self.run_id is None and self.error is None:
             try:
                 with quiet():
-                    self._start()
+                    self._start(epoch)
             except Exception as exc:  # noqa: BLE001 - tracking must never fail training
                 self._fail(0, exc)
         return self.active
 
     def log_epoch(self, row: dict) -> None:
         """The history row of one epoch as metrics with step = epoch."""
-        if not self._ensure_started():
+        if not self._ensure_started(int(row["epoch"])):
             return
         try:
             with quiet():

@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -95,6 +96,18 @@ def save_atomic(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def load_checkpoint(path: Path, device: torch.device) -> dict | None:
+    """The checkpoint at `path`, or None when there is none or it cannot be read (then with a warning)."""
+    if not path.exists():
+        return None
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # a torn or foreign file: never trust it, train afresh
+        print(f"warning: {path} is unreadable ({type(exc).__name__}: {str(exc)[:120]}); starting afresh",
+              file=sys.stderr)
+        return None
+
+
 def write_history(rows: list[dict], path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w") as f:
@@ -143,9 +156,11 @@ def train_experiment(name: str, cfg: Train, variant_dir, weights_path, history_p
     checkpoint = checkpoint_dir / "last.pt"
     key = fingerprint(cfg, meta)
     history, start, seconds = [], 0, 0.0
-    if checkpoint.exists():
-        state = torch.load(checkpoint, map_location=device, weights_only=True)
-        if state["fingerprint"] == key:
+    for stale in (checkpoint, weights_path):  # the temp file of a write that was killed half-way
+        stale.with_name(stale.name + ".tmp").unlink(missing_ok=True)
+    state = load_checkpoint(checkpoint, device)
+    if state is not None:
+        if state.get("fingerprint") == key:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             schedule.load_state_dict(state["schedule"])

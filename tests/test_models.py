@@ -135,3 +135,21 @@ def test_loss_decreases_on_fixed_batch(name):
     # A loose margin: tiny squeezes everything through one channel and learns
     # slowly (the other models overfit 16 samples almost completely).
     assert losses[-1] < 0.95 * losses[0], losses
+
+
+def test_tiny_cpu_fast_path_is_the_same_function():
+    """On CPU, tiny runs its convolutions as one grouped convolution: outputs and gradients match the
+    plain layer-by-layer path."""
+    torch.manual_seed(0)
+    model = build_model("tiny", num_classes=10).eval()
+    x = torch.rand(64, 1, 28, 28)
+    fast = model(x)
+    plain = model.classifier(model.features(x))
+    assert torch.allclose(fast, plain, atol=1e-5)
+    grads = []
+    for forward in (model, lambda t: model.classifier(model.features(t))):
+        model.zero_grad()
+        forward(x).square().sum().backward()
+        grads.append([p.grad.clone() for p in model.parameters()])
+    for a, b in zip(*grads):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-4)

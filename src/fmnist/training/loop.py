@@ -141,7 +141,7 @@ def train_experiment(name: str, cfg: Train, variant_dir, weights_path, history_p
 
     classes = meta["classes"]
     model = build_model(cfg.model, num_classes=len(classes), **cfg.model_config).to(device)
-    if device.type == "cuda":
+    if device.type in ("cuda", "cpu"):  # NHWC: faster convolutions and pooling on both (1.2-1.3x on CPU)
         model = model.to(memory_format=torch.channels_last)
     step_model = torch.compile(model) if cfg.compile else model
     steps_per_epoch = -(-n_train // cfg.batch_size)

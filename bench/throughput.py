@@ -292,7 +292,7 @@ def main(argv=None) -> dict:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     params = load_params(args.params)
-    result = {"timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    result = {"benchmark": "throughput", "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "device": device.type, "quick": args.quick, "machine": machine_info(device),
               "settings": {"repeats": args.repeats, "warmup_steps": args.warmup,
                            # OpenMP's settings change CPU figures a lot on a busy machine

@@ -1,4 +1,5 @@
-"""The throughput benchmark runs end to end (--quick, CPU) and writes a well-formed result; no timing asserts."""
+"""The benchmarks run end to end (smoke runs, CPU) and write well-formed results; the README's Performance
+section is the one bench/table.py makes from bench/results. No test asserts a timing."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import json
 import math
 import subprocess
 import sys
+
+import pytest
 
 from conftest import ROOT
 
@@ -55,3 +58,40 @@ def test_quick_run_writes_a_result(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     runs = json.loads(out.read_text())
     assert len(runs) == 2 and set(runs[1]["models"]) == {"tiny"} and "resnet_recipe" not in runs[1]
+
+
+def test_readme_performance_section_matches_the_results():
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import table
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    section = table.readme_section((ROOT / "README.md").read_text())
+    assert section is not None, "README.md lacks the Performance markers"
+    assert section == table.render(), "README.md is stale: run `python bench/table.py --write`"
+
+
+@pytest.mark.slow
+def test_pipeline_smoke_run_times_every_stage(tmp_path):
+    out = tmp_path / "results.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "pipeline.py"), "--images", "1200", "--experiments",
+                           "seed000", "--device", "cpu", "--json", str(out)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=900)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    run, = json.loads(out.read_text())
+    assert run["benchmark"] == "pipeline" and run["quick"] is True and run["device"] == "cpu"
+    stages = run["stages"]
+    expected = ["download", "describe", *(f"prepare@{n}-{e}" for n in ("unit", "raw", "standard")
+                                          for e in ("onehot", "sparse")), "train@seed000", "evaluate@seed000", "report"]
+    assert list(stages) == expected
+    for name, row in stages.items():
+        assert positive(row["wall_s"]) and positive(row["peak_rss_mb"]), name
+    assert positive(stages["train@seed000"]["epoch_s"])
+    assert stages["train@seed000"]["epoch_s"] < stages["train@seed000"]["wall_s"]
+    summary = run["summary"]
+    assert positive(summary["noop_repro_s"]) and positive(summary["prepare_all_s"])
+    assert summary["max_peak_rss_mb"] == max(row["peak_rss_mb"] for row in stages.values())
+    # a bad argument is one line and exit 2
+    bad = subprocess.run([sys.executable, str(ROOT / "bench" / "pipeline.py"), "--experiments", "nope"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "unknown experiments nope" in bad.stderr

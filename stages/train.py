@@ -2,14 +2,18 @@
 
 The run is tracked in MLflow (see fmnist.tracking); models/<experiment>.run.json carries its id to
 evaluate, and is written even when tracking fails (then with run_id null and the reason).
+With train.distributed.enabled the stage runs itself again under torchrun (see
+fmnist.training.distributed); rank 0 writes the outputs and logs the run.
 """
 
 import argparse
+import sys
 
 from fmnist.cli import stage
 from fmnist.params import load_params
 from fmnist.tracking import TrainingRun
-from fmnist.training import train_experiment
+from fmnist.training import distributed, train_experiment
+from fmnist.training.parts import resolve_device
 
 
 @stage
@@ -25,9 +29,19 @@ def main(argv=None):
     cfg = params.experiment(name)
     paths = dict(variant_dir=f"data/prepared/{cfg.variant}", weights_path=f"models/{name}.pt",
                  history_path=f"plots/train/{name}.csv", checkpoint_dir=f"checkpoints/{name}")
-    with TrainingRun(name, params, run_file=f"models/{name}.run.json", **paths) as run:
-        final = train_experiment(name, cfg, **paths, on_epoch=run.log_epoch, progress=not args.no_progress)
-    print(f"{name}: val accuracy {final['val_acc']:.4f} after {final['epoch']} epochs")
+    if cfg.distributed.enabled and not distributed.under_torchrun():
+        status = distributed.relaunch(cfg.distributed.nproc, [sys.argv[0], *(sys.argv[1:] if argv is None else argv)])
+        if status != 0:
+            sys.exit(f"error: distributed training of {name} failed (torchrun exit {status}); see the lines above")
+        return
+    with distributed.process_group(resolve_device(cfg.device).type) as ranks:
+        if not ranks.main:  # the other processes only train
+            train_experiment(name, cfg, **paths, progress=False)
+            return
+        with TrainingRun(name, params, run_file=f"models/{name}.run.json", **paths) as run:
+            final = train_experiment(name, cfg, **paths, on_epoch=run.log_epoch, progress=not args.no_progress)
+    print(f"{name}: val accuracy {final['val_acc']:.4f} after {final['epoch']} epochs"
+          + (f" on {ranks.world} processes" if ranks.active else ""))
 
 
 if __name__ == "__main__":

@@ -66,6 +66,12 @@ class Augment:
 
 
 @dataclass(frozen=True)
+class Distributed:
+    enabled: bool = False  # train data-parallel: the stage relaunches itself under torchrun
+    nproc: int = 2  # processes on this machine (one per GPU; gloo processes on CPU)
+
+
+@dataclass(frozen=True)
 class Train:
     """One experiment's effective settings: `train:` defaults overlaid with its own entry."""
 
@@ -81,6 +87,7 @@ class Train:
     schedule: str = "constant"
     label_smoothing: float = 0.0
     augment: Augment = field(default_factory=Augment)
+    distributed: Distributed = field(default_factory=Distributed)
     tta: bool = False  # average the prediction over the image and its mirror at evaluation
     train_split: str = "train"  # "all" trains on train + validation (as seed000 did)
     track_test: bool = False  # also record test loss/accuracy each epoch (seed000's curve)
@@ -192,6 +199,7 @@ RULES: dict[str, dict[str, tuple]] = {
         "schedule": (str, _one_of(SCHEDULES)),
         "label_smoothing": (float, _range(ge=0, le=0.5)),
         "augment": ("section", None),
+        "distributed": ("section", None),
         "tta": (bool, None),
         "train_split": (str, _one_of(SPLITS)),
         "track_test": (bool, None),
@@ -206,6 +214,10 @@ RULES: dict[str, dict[str, tuple]] = {
         "crop": (int, _range(ge=0, le=8)),
         "flip": (bool, None),
         "erase": (float, _range(ge=0, le=1)),
+    },
+    "train.distributed": {
+        "enabled": (bool, None),
+        "nproc": (int, _range(ge=1, le=1024)),
     },
     "mlflow": {
         "tracking_uri": ((str, type(None)), None),
@@ -269,6 +281,8 @@ def _build(cls, values: dict):
             value = _build(Synthetic, value)
         elif f.name == "augment":
             value = _build(Augment, value)
+        elif f.name == "distributed":
+            value = _build(Distributed, value)
         elif f.type == "float" and value is not None:
             value = float(value)
         kwargs[f.name] = value
@@ -304,8 +318,9 @@ def parse_params(raw: Any) -> Params:
         path = f"experiments.{name}"
         own = _check_section(path, "train", settings)
         merged = {**defaults, **own}
-        if "augment" in defaults and "augment" in own:
-            merged["augment"] = {**defaults["augment"], **own["augment"]}
+        for section in ("augment", "distributed"):  # a partial section overrides key by key
+            if section in defaults and section in own:
+                merged[section] = {**defaults[section], **own[section]}
         exp = _build(Train, merged)
         where = lambda key: path + "." + key if key in own else "train." + key  # noqa: E731
         if exp.model is None:
@@ -318,6 +333,10 @@ def parse_params(raw: Any) -> Params:
             raise ParamsError(
                 f"params.yaml: {where('loss')} mse needs one-hot labels; "
                 f"'{exp.variant}' is {exp.encoding}: use an -onehot variant or loss cross_entropy")
+        if exp.distributed.enabled and exp.batch_size < 2 * exp.distributed.nproc:
+            raise ParamsError(
+                f"params.yaml: {where('batch_size')} must be at least 2 per process with distributed.nproc "
+                f"{exp.distributed.nproc}, got {exp.batch_size}")
         if exp.epoch_limit is not None and exp.epoch_limit < 1:
             raise ParamsError(f"params.yaml: {where('epoch_limit')} must be >= 1 or null, got {exp.epoch_limit}")
         experiments[name] = exp

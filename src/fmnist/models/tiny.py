@@ -19,7 +19,7 @@ class Tiny(nn.Module):
     exactly the seed's Softmax + MSELoss.
     """
 
-    def __init__(self, num_classes: int = 10) -> None:
+    def __init__(self, num_classes: int = 10, dropout: float = 0.1) -> None:
         super().__init__()
         # Spatial sizes: 28 -conv7-> 22 -pool5/s1-> 18 -conv5-> 14, so 14*14 = 196.
         self.features = nn.Sequential(
@@ -32,7 +32,7 @@ class Tiny(nn.Module):
         self.classifier = nn.Sequential(
             nn.Flatten(),
             nn.Linear(196, 98),
-            nn.Dropout(0.1),
+            nn.Dropout(dropout),
             nn.ReLU(),
             nn.Linear(98, num_classes),
         )

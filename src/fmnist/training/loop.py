@@ -20,11 +20,13 @@ from typing import Callable
 
 import numpy as np
 import torch
+from torch import nn
 from tqdm import tqdm
 
 from fmnist.data.prepare import load_variant
 from fmnist.errors import ParamsError
 from fmnist.models import build_model, count_parameters
+from fmnist.training import distributed
 from fmnist.training.parts import (augment, class_indices, loss_fn, make_optimizer, make_schedule,
                                    resolve_device)
 from fmnist.params import Train
@@ -123,7 +125,10 @@ def train_experiment(name: str, cfg: Train, variant_dir, weights_path, history_p
 
     Resumes from `checkpoint_dir/last.pt` when it matches the settings and data (see `fingerprint`).
     """
+    ranks = distributed.current()
     device = resolve_device(cfg.device)
+    if device.type == "cuda" and ranks.active:
+        device = torch.device("cuda", ranks.local)
     torch.manual_seed(cfg.seed)
     if device.type == "cpu":
         torch.use_deterministic_algorithms(True, warn_only=True)
@@ -141,9 +146,10 @@ def train_experiment(name: str, cfg: Train, variant_dir, weights_path, history_p
 
     classes = meta["classes"]
     model = build_model(cfg.model, num_classes=len(classes), **cfg.model_config).to(device)
+    if ranks.active and device.type == "cuda":  # batch statistics over the global batch (GPU-only in PyTorch)
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     if device.type in ("cuda", "cpu"):  # NHWC: faster convolutions and pooling on both (1.2-1.3x on CPU)
         model = model.to(memory_format=torch.channels_last)
-    step_model = torch.compile(model) if cfg.compile else model
     steps_per_epoch = -(-n_train // cfg.batch_size)
     optimizer = make_optimizer(cfg, model.parameters())
     schedule = make_schedule(cfg, optimizer, steps_per_epoch)
@@ -165,15 +171,25 @@ def train_experiment(name: str, cfg: Train, variant_dir, weights_path, history_p
             optimizer.load_state_dict(state["optimizer"])
             schedule.load_state_dict(state["schedule"])
             history, start, seconds = state["history"], state["epoch"], state["seconds"]
-            print(f"{name}: resuming after epoch {start} from {checkpoint}")
-        else:
+            if ranks.main:
+                print(f"{name}: resuming after epoch {start} from {checkpoint}")
+        elif ranks.main:
             print(f"{name}: {checkpoint} is from other settings or data; starting afresh")
+    # DDP broadcasts rank 0's weights now and averages gradients in backward; evaluation runs on the
+    # plain model (rank 0 only: no collective may wait for the others there).
+    train_model = (nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
+                                                       else None) if ranks.active else model)
+    step_model = torch.compile(train_model) if cfg.compile else train_model
+    eval_model = model if ranks.active else step_model
 
     epochs = cfg.effective_epochs
     for epoch in range(start + 1, epochs + 1):
         # Every random draw of this epoch depends on (seed, epoch) only: resumes replay it exactly.
-        torch.manual_seed(cfg.seed * 100_003 + epoch)
-        gen = torch.Generator(device=device).manual_seed(cfg.seed * 100_003 + epoch)
+        epoch_seed = cfg.seed * 100_003 + epoch
+        gen = torch.Generator(device=device).manual_seed(epoch_seed)  # the permutation: the same on every rank
+        torch.manual_seed(epoch_seed + 1_000_003 * ranks.rank)  # dropout: each rank its own draws
+        aug_gen = gen if not ranks.active else torch.Generator(device=device).manual_seed(
+            epoch_seed + 1_000_003 * ranks.rank)
         model.train()
         started = time.perf_counter()
         loss_sum = torch.zeros((), device=device, dtype=torch.float64)
@@ -181,14 +197,16 @@ def train_experiment(name: str, cfg: Train, variant_dir, weights_path, history_p
         seen = 0
         perm = torch.randperm(n_train, generator=gen, device=device)
         bar = tqdm(range(0, n_train, cfg.batch_size), desc=f"{name} {epoch}/{epochs}", unit="batch",
-                   leave=False, disable=not progress, mininterval=0.5)
+                   leave=False, disable=not (progress and ranks.main), mininterval=0.5)
         for step, i in enumerate(bar):
             idx = perm[i:i + cfg.batch_size]
-            if len(idx) < 2 and seen:  # a lone last image would break batch norm; it is seen next epoch
+            # A last batch too small to give each process 2 images (batch norm needs 2) is seen next epoch.
+            if len(idx) < 2 * ranks.world and seen:
                 continue
+            idx = idx[ranks.rank::ranks.world]  # this process's shard of the batch
             xb, yb = train.x[idx], train.y[idx]
             if cfg.augment.crop or cfg.augment.flip or cfg.augment.erase:
-                xb = augment(xb, cfg.augment, background, gen)
+                xb = augment(xb, cfg.augment, background, aug_gen)
             with autocast(device):
                 logits = step_model(xb)
             loss = train_loss(logits, yb)
@@ -205,12 +223,20 @@ def train_experiment(name: str, cfg: Train, variant_dir, weights_path, history_p
         bar.close()
         if device.type == "cuda":
             torch.cuda.synchronize(device)  # the clock must include the kernels still queued
+        if ranks.active:  # the epoch's totals over all processes
+            totals = torch.stack([loss_sum, correct.double(), torch.tensor(float(seen), device=device,
+                                                                           dtype=torch.float64)])
+            torch.distributed.all_reduce(totals)
+            loss_sum, correct, seen = totals[0], totals[1].long(), int(totals[2].item())
         train_seconds = time.perf_counter() - started
         row = {"epoch": epoch, "train_loss": (loss_sum / seen).item(), "train_acc": correct.item() / seen}
+        if not ranks.main:  # the other processes go on training; rank 0 evaluates, records and saves
+            history.append(row)
+            continue
         for split in ("val", "test"):
             if split in splits:
                 row[f"{split}_loss"], row[f"{split}_acc"] = evaluate_split(
-                    step_model, splits[split], eval_loss, cfg.eval_batch_size, device)
+                    eval_model, splits[split], eval_loss, cfg.eval_batch_size, device)
         row["lr"] = optimizer.param_groups[0]["lr"]
         row["seconds"] = train_seconds
         row["images_per_s"] = seen / train_seconds
@@ -225,6 +251,8 @@ def train_experiment(name: str, cfg: Train, variant_dir, weights_path, history_p
         if on_epoch is not None:
             on_epoch(row)
 
+    if not ranks.main:
+        return history[-1] if history else {}
     weights_path.parent.mkdir(parents=True, exist_ok=True)
     history_path.parent.mkdir(parents=True, exist_ok=True)
     write_history(history, history_path)
@@ -244,6 +272,7 @@ def train_experiment(name: str, cfg: Train, variant_dir, weights_path, history_p
         "train_seconds": seconds,
         "parameters": count_parameters(model),
         "device": str(device),
+        "processes": ranks.world,
         "torch": str(torch.__version__),
     }, weights_path)
     checkpoint.unlink(missing_ok=True)

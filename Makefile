@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Stage commands call `python`: make it the virtualenv's.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: run demo relink test test-fast install clean help
+.PHONY: run demo relink test test-fast bench install clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -43,6 +43,11 @@ test: $(STAMP)  ## the whole test suite, slow tests included
 
 test-fast: $(STAMP)  ## the suite without the slow tests (real servers, browser)
 	$(BIN)/python -m pytest -q -m "not slow"
+
+bench: $(STAMP)  ## benchmarks: throughput vs seed-style, every stage at full size; README table (~15 min on 2 CPU cores)
+	$(BIN)/python bench/throughput.py
+	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/table.py --write
 
 clean:  ## remove caches and the virtualenv (not data or DVC's cache)
 	rm -rf $(VENV) .pytest_cache src/*.egg-info

@@ -76,9 +76,9 @@ def targets(cpu: dict, gpu: dict) -> list[tuple[str, str, str, str]]:
 def render() -> str:
     cpu, gpu = load("cpu"), load("cuda")
     out = [BEGIN, ""]
-    out.append("Reproduce with `.venv/bin/python bench/throughput.py` (a few minutes) and "
-               "`.venv/bin/python bench/pipeline.py` (about 12 minutes on 2 cores), then "
-               "`.venv/bin/python bench/table.py --write`; see [bench/README.md](bench/README.md).")
+    out.append("Reproduce with `make bench` (about 15 minutes on 2 CPU cores): it runs `bench/throughput.py` "
+               "and `bench/pipeline.py`, appends to `bench/results/<device>.json` and rewrites this section "
+               "with `bench/table.py --write`; see [bench/README.md](bench/README.md).")
     out.append("")
     out += ["| target | goal | measured | |", "|---|---|---|---|"]
     out += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in targets(cpu, gpu)]

@@ -28,17 +28,19 @@ BIN = Path(sys.executable).parent
 
 
 class Server:
-    """`mlflow server` with a sqlite backend and an artifact folder in `folder`, bound to 127.0.0.1."""
+    """`mlflow server` with a sqlite backend (or `backend_uri`) and an artifact folder in `folder`, bound
+    to 127.0.0.1."""
 
-    def __init__(self, folder: Path, port: int):
+    def __init__(self, folder: Path, port: int, backend_uri: str | None = None):
         self.folder, self.port = folder, port
+        self.backend_uri = backend_uri or f"sqlite:///{folder / 'mlflow.db'}"
         self.uri = f"http://127.0.0.1:{port}"
         self.process = None
 
     def start(self) -> "Server":
         log = open(self.folder / "server.log", "ab")
         self.process = subprocess.Popen(
-            [BIN / "mlflow", "server", "--backend-store-uri", f"sqlite:///{self.folder / 'mlflow.db'}",
+            [BIN / "mlflow", "server", "--backend-store-uri", self.backend_uri,
              "--artifacts-destination", str(self.folder / "artifacts"), "--host", "127.0.0.1",
              "--port", str(self.port), "--workers", "1"],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)  # its own group: stop() ends workers too

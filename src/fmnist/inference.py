@@ -39,7 +39,7 @@ def predict_proba(model: torch.nn.Module, x, batch_size: int = 2000, tta: bool =
     model.eval()
     out = []
     for i in range(0, len(x), batch_size):
-        xb = torch.as_tensor(np.asarray(x[i:i + batch_size]), device=device)
+        xb = torch.from_numpy(np.array(x[i:i + batch_size])).to(device)  # a copy: x may be a read-only memmap
         with torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext():
             logits = model(xb).float()
             probs = torch.softmax(logits, dim=1)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -348,3 +350,18 @@ def test_sync_refuses_a_dead_server_in_one_line(project, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{free_port()}")
     with pytest.raises(FmnistError, match="no server answers"):
         sync(project["params"], root=project["root"])
+
+
+def test_parallel_stages_share_a_new_store(tmp_path):
+    """Four processes open a new sqlite store and ask for the experiment at the same moment (as
+    `dvc queue start -j 2` does on a fresh clone): all get the same experiment, none fails."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    start = time.time() + 8  # after every process has imported mlflow
+    code = ("import sys, time; from fmnist.tracking import connect, experiment_id; "
+            "time.sleep(max(0, float(sys.argv[2]) - time.time())); "
+            "print(experiment_id(connect(sys.argv[1]), 'fmnist', sys.argv[1]))")
+    procs = [subprocess.Popen([sys.executable, "-c", code, uri, str(start)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    results = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err[-1500:] for _, err in results]
+    assert len({out.strip() for out, _ in results}) == 1

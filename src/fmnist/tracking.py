@@ -288,7 +288,26 @@ def connect(uri: str):
     from mlflow import MlflowClient
 
     mlflow.set_tracking_uri(uri)  # log_model and the registry go through the fluent API
-    return MlflowClient(tracking_uri=uri)
+    with sqlite_lock(uri):  # opening a new store creates its tables: one process at a time
+        client = MlflowClient(tracking_uri=uri)
+        client.search_experiments(max_results=1)
+    return client
+
+
+@contextlib.contextmanager
+def sqlite_lock(uri: str):
+    """An exclusive lock beside a sqlite store (`<db>.lock`); nothing for other stores. Parallel stages
+    (`dvc queue start -j 2`) that open a new mlflow.db at once would otherwise both create its tables."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    import fcntl
+
+    db = Path(uri[len("sqlite:///"):]).resolve()
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.with_name(db.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def artifact_location(uri: str) -> str | None:
@@ -300,9 +319,16 @@ def artifact_location(uri: str) -> str | None:
 
 
 def experiment_id(client, name: str, uri: str) -> str:
+    from mlflow.exceptions import MlflowException
+
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
-        return client.create_experiment(name, artifact_location=artifact_location(uri))
+        try:
+            return client.create_experiment(name, artifact_location=artifact_location(uri))
+        except MlflowException:  # a parallel stage created it first: use theirs
+            experiment = client.get_experiment_by_name(name)
+            if experiment is None:
+                raise
     if experiment.lifecycle_stage == "deleted":  # deleted in the UI: bring it back rather than fail
         client.restore_experiment(experiment.experiment_id)
     return experiment.experiment_id

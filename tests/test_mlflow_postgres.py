@@ -12,7 +12,6 @@ import secrets
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -20,12 +19,10 @@ from pathlib import Path
 import pytest
 
 from conftest import free_port
-from test_mlflow_server import Server
-from test_tracking import evaluate_like, load_project, write_tiny_project
+from test_mlflow_server import Server, train_and_evaluate
+from test_tracking import write_tiny_project
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 PG_ROOT = Path("/usr/lib/postgresql")  # Debian's layout: one bin folder per major version
 PG_TOOLS = ("initdb", "pg_ctl", "postgres")
 DB, USER = "mlflow", "mlflow_test"
@@ -168,22 +165,9 @@ def tracked(postgres, tmp_path_factory):
     root = tmp_path_factory.mktemp("pg-project")
     write_tiny_project(root, {"tiny": {}})
     server = Server(tmp_path_factory.mktemp("pg-server"), free_port(), backend_uri=postgres["uri"])
-    env = {**os.environ, "MLFLOW_TRACKING_URI": server.uri, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-    env.pop("DVC_EXP_NAME", None)
-    env.pop("DVC_ROOT", None)
     try:
         server.start()  # creates MLflow's tables in the empty database
-        stage = subprocess.run([sys.executable, ROOT / "stages/train.py", "tiny", "--no-progress"], cwd=root,
-                               env=env, capture_output=True, text=True, timeout=300)
-        assert stage.returncode == 0, stage.stderr
-        with pytest.MonkeyPatch.context() as mp:
-            mp.chdir(root)
-            mp.setenv("MLFLOW_TRACKING_URI", server.uri)
-            from fmnist.tracking import evaluation_artifacts, log_evaluation
-
-            logged = log_evaluation(root / "models/tiny.run.json", evaluate_like(root, "tiny"),
-                                    evaluation_artifacts("tiny", root), load_project(root),
-                                    weights_path=root / "models/tiny.pt")
+        with train_and_evaluate(root, server.uri) as (stage, logged):
             record = json.loads((root / "models/tiny.run.json").read_text())
             yield {"root": root, "server": server, "stage": stage, "logged": logged, "record": record}
     finally:

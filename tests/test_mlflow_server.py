@@ -68,27 +68,35 @@ def new_server(tmp: Path, cache) -> Server:
     return Server(tmp, free_port())
 
 
+@contextlib.contextmanager
+def train_and_evaluate(root: Path, uri: str):
+    """The tiny project in `root`: its train stage script run against the tracking server at `uri`, then
+    evaluate's logging into the same run. Yields the stage's process and whether evaluate logged."""
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("DVC_EXP_NAME", None)
+    env.pop("DVC_ROOT", None)
+    stage = subprocess.run([sys.executable, ROOT / "stages/train.py", "tiny", "--no-progress"], cwd=root,
+                           env=env, capture_output=True, text=True, timeout=300)
+    assert stage.returncode == 0, stage.stderr
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        mp.setenv("MLFLOW_TRACKING_URI", uri)
+        from fmnist.tracking import evaluation_artifacts, log_evaluation
+
+        logged = log_evaluation(root / "models/tiny.run.json", evaluate_like(root, "tiny"),
+                                evaluation_artifacts("tiny", root), load_project(root),
+                                weights_path=root / "models/tiny.pt")
+        yield stage, logged
+
+
 @pytest.fixture(scope="module")
 def tracked(tmp_path_factory, request):
     """The tiny project trained by the real stage script against a real server, then evaluated."""
     root = tmp_path_factory.mktemp("served-project")
     write_tiny_project(root, {"tiny": {}})
     server = new_server(tmp_path_factory.mktemp("server"), getattr(request.config, "cache", None)).start()
-    env = {**os.environ, "MLFLOW_TRACKING_URI": server.uri, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
-    env.pop("DVC_EXP_NAME", None)
-    env.pop("DVC_ROOT", None)
     try:
-        stage = subprocess.run([sys.executable, ROOT / "stages/train.py", "tiny", "--no-progress"], cwd=root,
-                               env=env, capture_output=True, text=True, timeout=300)
-        assert stage.returncode == 0, stage.stderr
-        with pytest.MonkeyPatch.context() as mp:
-            mp.chdir(root)
-            mp.setenv("MLFLOW_TRACKING_URI", server.uri)
-            from fmnist.tracking import evaluation_artifacts, log_evaluation
-
-            logged = log_evaluation(root / "models/tiny.run.json", evaluate_like(root, "tiny"),
-                                    evaluation_artifacts("tiny", root), load_project(root),
-                                    weights_path=root / "models/tiny.pt")
+        with train_and_evaluate(root, server.uri) as (stage, logged):
             yield {"root": root, "server": server, "stage": stage, "logged": logged}
     finally:
         server.stop()

@@ -298,12 +298,12 @@ def connect(uri: str):
 def sqlite_lock(uri: str):
     """An exclusive lock beside a sqlite store (`<db>.lock`); nothing for other stores. Parallel stages
     (`dvc queue start -j 2`) that open a new mlflow.db at once would otherwise both create its tables."""
-    if not uri.startswith("sqlite:///"):
+    db = sqlite_file(uri)
+    if db is None:
         yield
         return
     import fcntl
 
-    db = Path(uri[len("sqlite:///"):]).resolve()
     db.parent.mkdir(parents=True, exist_ok=True)
     with open(db.with_name(db.name + ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -313,9 +313,13 @@ def sqlite_lock(uri: str):
 def artifact_location(uri: str) -> str | None:
     """For a sqlite store, artifacts go to mlartifacts/ beside the database (MLflow's own default is
     ./mlruns of the current folder, which is a scratch copy under `dvc exp run --temp`)."""
-    if uri.startswith("sqlite:///"):
-        return (Path(uri[len("sqlite:///"):]).resolve().parent / "mlartifacts").as_uri()
-    return None
+    db = sqlite_file(uri)
+    return (db.parent / "mlartifacts").as_uri() if db else None
+
+
+def sqlite_file(uri: str) -> Path | None:
+    """The database file of a `sqlite:///` tracking URI; None for other stores."""
+    return Path(uri[len("sqlite:///"):]).resolve() if uri.startswith("sqlite:///") else None
 
 
 def experiment_id(client, name: str, uri: str) -> str:

@@ -172,3 +172,19 @@ def test_mismatched_counts_are_refused(tmp_path, tiny_idx_dir):
     with pytest.raises(DataError, match="19 labels for 20 images"):
         fetch_dataset(Data(dataset="idx-dir", source=str(tiny_idx_dir)), raw)
     assert not (raw / "dataset.json").exists()
+
+
+def test_duplicate_images_are_counted_into_the_record(tmp_path, tiny_idx_dir):
+    from fmnist.data.idx import read_idx, write_idx
+
+    train = read_idx(tiny_idx_dir / FILES["train_images"]).copy()
+    test = read_idx(tiny_idx_dir / FILES["test_images"]).copy()
+    train[1] = train[0]  # one twin within train, a triple counts twice
+    train[2] = train[0]
+    test[3] = test[4]  # one twin within test
+    test[5] = train[7]  # two test images seen in training
+    test[6] = train[8]
+    write_idx(tiny_idx_dir / FILES["train_images"], train)
+    write_idx(tiny_idx_dir / FILES["test_images"], test)
+    record = fetch_dataset(Data(dataset="idx-dir", source=str(tiny_idx_dir)), tmp_path / "raw")
+    assert record["duplicates"] == {"within_train": 2, "within_test": 1, "across": 2}

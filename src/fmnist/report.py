@@ -211,6 +211,19 @@ def _images(*candidates: tuple[Path, str]) -> list[Block]:
     return [Block("images", images=found)] if found else []
 
 
+def _duplicates(record_path: Path) -> list[Block]:
+    """The leakage check of the download stage: exact duplicate images within and across the splits."""
+    if not record_path.exists() or "duplicates" not in (record := json.loads(record_path.read_text())):
+        return []
+    d = record["duplicates"]
+    leak = ("; those are seen in training, so a test score counts them as known images" if d["across"]
+            else "; no test image is seen in training")
+    return [Block("p", (
+        f"Exact duplicate images, counted by the download stage: {d['within_train']:,} within the training "
+        f"split, {d['within_test']:,} within the test split, {d['across']:,} test images with a twin among "
+        f"the training images{leak}."))]
+
+
 def build_blocks(root: Path, settings: dict[str, Train], results: dict[str, dict],
                  curves: Path | None) -> tuple[str, list[Block]]:
     """The page's title and blocks."""
@@ -259,7 +272,7 @@ def build_blocks(root: Path, settings: dict[str, Train], results: dict[str, dict
             "the dotted test curve is.")))
 
     data_dir = root / "plots" / "data"
-    blocks += [Block("h2", "Data")] + _images(
+    blocks += [Block("h2", "Data")] + _duplicates(root / "data" / "raw" / "dataset.json") + _images(
         (data_dir / "label_counts.png", f"Label counts per split - {dataset}"),
         (data_dir / "samples.png", f"Training samples - {dataset}"))
 

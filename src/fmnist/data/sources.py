@@ -18,6 +18,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from fmnist.data.idx import read_idx, write_idx
@@ -101,7 +102,7 @@ def _is_current(raw_dir: Path, record: dict) -> bool:
         old = describe(raw_dir)
     except (DataError, ValueError):
         return False
-    same = {k: v for k, v in old.items() if k != "files"} == record
+    same = {k: v for k, v in old.items() if k not in ("files", "duplicates")} == record
     return same and all((raw_dir / n).exists() and md5sum(raw_dir / n) == m for n, m in old["files"].items())
 
 
@@ -167,18 +168,31 @@ def _from_folder(folder: Path, name: str, raw_dir: Path, md5: str | None) -> Non
         tmp.unlink(missing_ok=True)
 
 
-def _check_pairs(raw_dir: Path) -> tuple[int, int, int]:
-    """Read the four files back: headers, lengths and image/label counts must agree."""
-    counts = {}
+def count_duplicates(train: np.ndarray, test: np.ndarray) -> dict[str, int]:
+    """Exact duplicate images: within each split (images beyond the first of each set of twins) and
+    across (test images with a twin among the training images), the leakage a test score hides."""
+    def digests(images):
+        return [hashlib.blake2b(image.tobytes(), digest_size=16).digest() for image in images]
+
+    train_d, test_d = digests(train), digests(test)
+    seen = set(train_d)
+    return {"within_train": len(train_d) - len(seen), "within_test": len(test_d) - len(set(test_d)),
+            "across": sum(d in seen for d in test_d)}
+
+
+def _check_pairs(raw_dir: Path) -> tuple[int, int, int, dict[str, int]]:
+    """Read the four files back: headers, lengths and image/label counts must agree; count duplicates."""
+    counts, images_of = {}, {}
     for split in ("train", "test"):
-        images = read_idx(raw_dir / FILES[f"{split}_images"], ndim=3)
+        images = images_of[split] = read_idx(raw_dir / FILES[f"{split}_images"], ndim=3)
         labels = read_idx(raw_dir / FILES[f"{split}_labels"], ndim=1)
         if len(images) != len(labels):
             raise DataError(f"{raw_dir / FILES[f'{split}_labels']}: {len(labels)} labels for "
                             f"{len(images)} images in {FILES[f'{split}_images']}")
         counts[split] = len(labels)
         counts["classes"] = max(counts.get("classes", 0), int(labels.max()) + 1 if len(labels) else 0)
-    return counts["train"], counts["test"], counts["classes"]
+    duplicates = count_duplicates(images_of["train"], images_of["test"])
+    return counts["train"], counts["test"], counts["classes"], duplicates
 
 
 def _quarantine(raw_dir: Path, md5: dict[str, str]) -> None:
@@ -227,7 +241,7 @@ def _fetch_dataset(data: Data, raw_dir: Path) -> dict:
             raise DataError(f"{folder}: data.source is not a folder (idx-dir needs the folder of four IDX files)")
         for name in FILES.values():
             _from_folder(folder, name, raw_dir, md5=None)
-        n_train, n_test, n_classes = _check_pairs(raw_dir)
+        n_classes = _check_pairs(raw_dir)[2]
         classes = data.classes or [str(i) for i in range(n_classes)]
         if len(classes) < n_classes:
             raise DataError(f"{folder}: labels go up to {n_classes - 1} but data.classes names {len(classes)} classes")
@@ -247,6 +261,6 @@ def _fetch_dataset(data: Data, raw_dir: Path) -> dict:
                 _from_folder(Path(source), name, raw_dir, md5)
             else:
                 _download_file(name, [source] if source else list(spec.mirrors), md5, raw_dir, data)
-    _check_pairs(raw_dir)
+    record["duplicates"] = _check_pairs(raw_dir)[3]
     _write_record(raw_dir, record)
     return describe(raw_dir)

@@ -1,4 +1,4 @@
-"""Shared fixtures: the repo root, the real label files, and tiny datasets written as IDX files."""
+"""Shared fixtures: the repo root, the real label files (tests/fixtures), and tiny datasets written as IDX files."""
 
 from __future__ import annotations
 
@@ -61,19 +61,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def find_shared() -> Path:
-    """The folder of the real Fashion-MNIST label files: $FMNIST_SHARED, else ../shared/fashion-mnist."""
-    candidates = [os.environ.get("FMNIST_SHARED", ""), ROOT.parent / "shared" / "fashion-mnist"]
-    for c in candidates:
-        if c and (Path(c) / "train-labels-idx1-ubyte.gz").exists():
-            return Path(c)
-    raise RuntimeError("the real label files are missing: set FMNIST_SHARED to the folder holding "
-                       "train-labels-idx1-ubyte.gz (../shared/fashion-mnist in a checkout)")
-
-
 @pytest.fixture(scope="session")
 def shared_labels() -> Path:
-    return find_shared()
+    """The two official Fashion-MNIST label files, shipped in tests/fixtures (35 KB)."""
+    return ROOT / "tests" / "fixtures" / "fashion-mnist-labels"
 
 
 @pytest.fixture

@@ -76,3 +76,33 @@ def test_bad_params_stop_repro_with_one_line(project, tmp_path):
     proc = run([str(BIN / "python"), "stages/train.py", "seed003-unit-onehot"], bad, env, check=False)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1] == "error: params.yaml: train.epochs must be >= 1, got 0"
+
+
+def test_results_are_collected_and_tabled(project, tmp_path):
+    """bench/results.py copies an evaluated run into a results folder, rebuilds its report from the copies
+    alone, and makes the README's Results table from them."""
+    repo, env, _ = project
+    import importlib.util
+
+    from conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location("results", ROOT / "bench" / "results.py")
+    results = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(results)
+    dest = tmp_path / "results" / "synthetic"
+    done = results.collect(repo, dest)
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    assert done == list(params["experiments"])
+    for exp in done:
+        assert json.loads((dest / "metrics" / f"{exp}.json").read_text()) == json.loads(
+            (repo / "metrics" / f"{exp}.json").read_text())
+        run = json.loads((dest / "runs" / f"{exp}.json").read_text())
+        assert run["device"] == "cpu" and run["epochs"] == 1 and run["train_seconds"] > 0
+    assert "Synthetic" in (dest / "reports" / "report.md").read_text()
+    assert (dest / "reports" / "report.html").stat().st_size > 10_000
+    table = results.render(tmp_path / "results")
+    assert table.startswith(results.BEGIN) and table.rstrip().endswith(results.END)
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    assert [r.split("`")[1] for r in rows] == done
+    assert all(" % |" in r and "CPU cores" in r for r in rows)
+    assert "-" in next(r for r in rows if r.startswith("| `seed003-unit-onehot`")).split("|")[-2]  # a difference

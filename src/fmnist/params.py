@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from fmnist.data.classes import NAMED as NAMED_CLASSES
 from fmnist.errors import ParamsError
 
 DATASETS = ("fashion-mnist", "mnist", "synthetic", "idx-dir")
@@ -40,7 +41,7 @@ class Data:
     dataset: str = "fashion-mnist"
     source: str | None = None  # a local folder or URL overriding the mirrors; the folder for idx-dir
     name: str | None = None  # idx-dir: the dataset's name
-    classes: list[str] | None = None  # idx-dir: class names, else the label numbers
+    classes: list[str] | None = None  # idx-dir: class names (a named list is resolved), else the label numbers
     synthetic: Synthetic = field(default_factory=Synthetic)
     timeout: float = 10.0  # seconds per request
     retries: int = 2  # attempts per mirror
@@ -165,12 +166,18 @@ def _one_of(choices):
     return check
 
 
+def _class_names(key, value):
+    if isinstance(value, str) and value not in NAMED_CLASSES:
+        raise ParamsError(f"params.yaml: {key} must be a list of class names or one of "
+                          f"{', '.join(NAMED_CLASSES)}; got '{value}'")
+
+
 RULES: dict[str, dict[str, tuple]] = {
     "data": {
         "dataset": (str, _one_of(DATASETS)),
         "source": ((str, type(None)), None),
         "name": ((str, type(None)), None),
-        "classes": (("str-list", type(None)), None),
+        "classes": (("str-list", str, type(None)), _class_names),
         "synthetic": ("section", None),
         "timeout": (float, _range(gt=0)),
         "retries": (int, _range(ge=1)),
@@ -303,6 +310,8 @@ def parse_params(raw: Any) -> Params:
     defaults = _check_section("train", "train", raw.get("train"))
     mlflow = _build(Mlflow, _check_section("mlflow", "mlflow", raw.get("mlflow")))
 
+    if isinstance(data.classes, str):  # a named list: fashion-mnist, mnist
+        data = dataclasses.replace(data, classes=NAMED_CLASSES[data.classes])
     if data.dataset == "idx-dir" and not data.source:
         raise ParamsError("params.yaml: data.source must name the folder of IDX files when data.dataset is idx-dir")
     if data.dataset == "synthetic" and prepare.val_size >= data.synthetic.train:

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from fmnist.data.classes import DIGITS, FASHION_CLASSES
 from fmnist.data.idx import read_idx, write_idx
 from fmnist.errors import DataError
 from fmnist.params import Data
@@ -31,8 +32,6 @@ FILES = {
     "test_images": "t10k-images-idx3-ubyte.gz",
     "test_labels": "t10k-labels-idx1-ubyte.gz",
 }
-FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 
 
 @dataclass(frozen=True)
@@ -64,7 +63,7 @@ PUBLISHED = {
              "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
              "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
              "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c"},
-        classes=[str(i) for i in range(10)],
+        classes=DIGITS,
     ),
 }
 

@@ -4,6 +4,7 @@ section from what is committed there.
     .venv/bin/python bench/results.py collect RUN_DIR docs/results/fashion-mnist-first-release
     .venv/bin/python bench/results.py table            # print the section
     .venv/bin/python bench/results.py table --write    # and replace it in README.md (between the markers)
+    .venv/bin/python bench/results.py compare docs/results/fashion-mnist-first-release   # against metrics/
 
 `collect` copies, for each experiment of RUN_DIR's params.yaml that has been evaluated, its metrics JSON,
 per-epoch history, confusion rows, misclassification table and figures, plus the dataset record and the
@@ -141,6 +142,23 @@ def render(results: Path = RESULTS) -> str:
     return "\n".join(out) + "\n"
 
 
+def compare(folder: Path, workspace: Path = ROOT) -> str:
+    """A `dvc metrics diff`-style table: the committed results in `folder` against the workspace's metrics/."""
+    rows = ["| experiment | metric | committed | workspace | change |", "|---|---|---:|---:|---:|"]
+    for path in sorted((folder / "metrics").glob("*.json")):
+        ours = workspace / "metrics" / path.name
+        old = json.loads(path.read_text())
+        new = json.loads(ours.read_text()) if ours.exists() else {}
+        for key in ("test_accuracy", "macro_f1", "test_loss", "errors"):
+            if key not in old:
+                continue
+            now = new.get(key)
+            change = f"{now - old[key]:+.4f}" if isinstance(now, (int, float)) else ""
+            rows.append(f"| {path.stem} | {key} | {old[key]:.4f} | "
+                        f"{'not run' if now is None else f'{now:.4f}'} | {change} |")
+    return "\n".join(rows) + "\n"
+
+
 def readme_section(text: str) -> str | None:
     if BEGIN not in text or END not in text:
         return None
@@ -153,12 +171,17 @@ def main(argv=None) -> None:
     c = sub.add_parser("collect", help="copy a finished run's results into docs/results/<slug>")
     c.add_argument("run_dir", type=Path)
     c.add_argument("dest", type=Path)
+    d = sub.add_parser("compare", help="the committed results of a folder against the workspace's metrics/")
+    d.add_argument("folder", type=Path)
     t = sub.add_parser("table", help="print (or --write into README.md) the Results section")
     t.add_argument("--write", action="store_true")
     args = parser.parse_args(argv)
     if args.command == "collect":
         done = collect(args.run_dir, args.dest)
         print(f"collected {len(done)} experiments into {args.dest}: {', '.join(done)}")
+        return
+    if args.command == "compare":
+        print(compare(args.folder), end="")
         return
     section = render()
     print(section, end="")

@@ -106,3 +106,6 @@ def test_results_are_collected_and_tabled(project, tmp_path):
     assert [r.split("`")[1] for r in rows] == done
     assert all(" % |" in r and "CPU cores" in r for r in rows)
     assert "-" in next(r for r in rows if r.startswith("| `seed003-unit-onehot`")).split("|")[-2]  # a difference
+    diff = results.compare(dest, repo)  # the same run on both sides: every change is zero
+    changes = [line.rsplit("|", 2)[-2].strip() for line in diff.splitlines()[2:]]
+    assert len(changes) == 4 * len(done) and set(changes) == {"+0.0000"}

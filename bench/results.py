@@ -53,7 +53,8 @@ def collect(run_dir: Path, dest: Path) -> list[str]:
         (dest / sub).mkdir(parents=True, exist_ok=True)
     shutil.copy2(run_dir / "data/raw/dataset.json", dest / "data/raw/dataset.json")
     shutil.copy2(run_dir / "params.yaml", dest / "params.yaml")
-    shutil.copytree(run_dir / "plots/data", dest / "plots/data", dirs_exist_ok=True)
+    if (run_dir / "plots/data").exists():  # the describe stage's figures (it runs beside the experiments)
+        shutil.copytree(run_dir / "plots/data", dest / "plots/data", dirs_exist_ok=True)
     for e in done:
         shutil.copy2(run_dir / "metrics" / f"{e}.json", dest / "metrics" / f"{e}.json")
         for sub in ("train", "confusion", "misclassified"):

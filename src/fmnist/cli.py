@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 import sys
 
 from fmnist.errors import FmnistError
@@ -24,6 +25,17 @@ def stage(main):
             sys.exit(130)
 
     return run
+
+
+def progress_bars(setting: str | bool = "auto") -> bool:
+    """Whether to draw progress bars: never when TQDM_DISABLE is set (tqdm's own switch, which an
+    explicit `disable=` would otherwise override); `auto` only when stderr is a terminal, so logs
+    (CI, nohup, `dvc queue logs`) get the one line per epoch and no bar redraws."""
+    if os.environ.get("TQDM_DISABLE", "").strip().lower() not in ("", "0", "false", "no"):
+        return False
+    if setting == "auto":
+        return sys.stderr.isatty()
+    return bool(setting)
 
 
 @stage

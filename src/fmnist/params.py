@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ ENCODINGS = ("onehot", "sparse")
 LOSSES = ("mse", "cross_entropy")
 OPTIMIZERS = ("adam", "rmsprop", "adamw", "sgd")
 SCHEDULES = ("constant", "onecycle")
-DEVICES = ("auto", "cpu", "cuda", "mps")
+DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
 SPLITS = ("train", "all")
 MODELS = ("tiny", "asl", "resnet")  # kept in step with fmnist.models.MODELS by a test
 
@@ -125,6 +126,7 @@ class Params:
     train: Train
     experiments: dict[str, Train]
     mlflow: Mlflow
+    progress: str | bool = "auto"  # progress bars: auto (on a terminal only) | true | false; no stage's dep
     overrides: dict[str, frozenset] = field(default_factory=dict)  # keys each experiment sets itself
 
     def where(self, experiment: str, key: str) -> str:
@@ -163,6 +165,17 @@ def _one_of(choices):
         if isinstance(value, list) and not value:
             raise ParamsError(f"params.yaml: {key} must list at least one of {', '.join(choices)}")
     return check
+
+
+def _device(key, value):
+    """auto, cpu, mps, cuda or cuda:N (the N-th GPU)."""
+    if value not in ("auto", "cpu", "cuda", "mps") and re.fullmatch(r"cuda:\d+", value) is None:
+        raise ParamsError(f"params.yaml: {key} must be one of {', '.join(DEVICES)}; got '{value}'")
+
+
+def _progress(key, value):
+    if value not in ("auto", True, False):
+        raise ParamsError(f"params.yaml: {key} must be auto, true or false; got {value!r}")
 
 
 RULES: dict[str, dict[str, tuple]] = {
@@ -205,7 +218,7 @@ RULES: dict[str, dict[str, tuple]] = {
         "track_test": (bool, None),
         "model_config": (dict, None),
         "seed": (int, _range(ge=0)),
-        "device": (str, _one_of(DEVICES)),
+        "device": (str, _device),
         "compile": (bool, None),
         "epoch_limit": ((int, type(None)), None),
         "eval_batch_size": (int, _range(ge=1)),
@@ -293,10 +306,12 @@ def parse_params(raw: Any) -> Params:
     """Validate a params mapping (as read from params.yaml) and return the typed config."""
     if not isinstance(raw, dict):
         raise ParamsError("params.yaml: the top level must be a mapping")
-    sections = ("data", "prepare", "train", "experiments", "mlflow")
+    sections = ("data", "prepare", "train", "experiments", "mlflow", "progress")
     for key in raw:
         if key not in sections:
             raise ParamsError(f"params.yaml: unknown key {key}; allowed: {', '.join(sections)}")
+    progress = raw.get("progress", "auto")
+    _progress("progress", progress)
 
     data = _build(Data, _check_section("data", "data", raw.get("data")))
     prepare = _build(Prepare, _check_section("prepare", "prepare", raw.get("prepare")))
@@ -342,7 +357,8 @@ def parse_params(raw: Any) -> Params:
         experiments[name] = exp
 
     return Params(data=data, prepare=prepare, train=_build(Train, defaults), experiments=experiments,
-                  mlflow=mlflow, overrides={n: frozenset(s or {}) for n, s in raw_experiments.items()})
+                  mlflow=mlflow, overrides={n: frozenset(s or {}) for n, s in raw_experiments.items()},
+                  progress=progress)
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:

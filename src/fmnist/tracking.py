@@ -6,10 +6,11 @@ as ONE warning line and recorded in the run file `models/<experiment>.run.json`,
 carries the run id from train to evaluate. `fmnist mlflow sync` later logs what is missing from the DVC
 outputs. MLflow is imported inside functions, so stages that do not track start fast.
 
-The run of an experiment holds: the effective params (flattened), per-epoch metrics (step = epoch),
-tags (dataset, model, variant, device, torch, git commit, DVC experiment and stage), the history CSV and
-loss curve, the model (pt2, registered as `fmnist-<experiment>`), and from evaluate the test metrics
-and figures. The alias `champion` marks the registered version with the best test accuracy.
+The run of an experiment holds: the effective params (flattened), the prepared splits as dataset
+inputs, per-epoch metrics (step = epoch), system metrics (`system/...`) while training, tags (dataset,
+model, variant, device, torch, git commit, DVC experiment and stage), the history CSV and loss curve,
+the training time, the model (pt2, registered as `fmnist-<experiment>`), and from evaluate the test
+metrics (on the run and on the logged model, against the test dataset) and figures. The alias `champion` marks the registered version with the best test accuracy.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import warnings
 from pathlib import Path
 
 from fmnist.errors import FmnistError
@@ -410,8 +412,10 @@ def dataset_inputs(variant_dir, train_split: str = "train") -> list:
         files = [variant_dir / f"{a}_{split}.npy" for a in ("x", "y")]
         digest = hashlib.md5("".join(md5_file(f) for f in files).encode()).hexdigest()
         x, y = (np.load(f, mmap_mode="r") for f in files)
-        dataset = from_numpy(x, targets=y, source=str(variant_dir), digest=digest,
-                             name=f"{meta['dataset']} {variant_dir.name} {split}")
+        with warnings.catch_warnings():  # a local path matches two equivalent MLflow source kinds
+            warnings.simplefilter("ignore", UserWarning)
+            dataset = from_numpy(x, targets=y, source=str(variant_dir), digest=digest,
+                                 name=f"{meta['dataset']} {variant_dir.name} {split}")
         inputs.append(DatasetInput(dataset._to_mlflow_entity(), tags=[InputTag(MLFLOW_DATASET_CONTEXT, context)]))
     return inputs
 

@@ -10,7 +10,8 @@ The run of an experiment holds: the effective params (flattened), the prepared s
 inputs, per-epoch metrics (step = epoch), system metrics (`system/...`) while training, tags (dataset,
 model, variant, device, torch, git commit, DVC experiment and stage), the history CSV and loss curve,
 the training time, the model (pt2, registered as `fmnist-<experiment>`), and from evaluate the test
-metrics (on the run and on the logged model, against the test dataset) and figures. The alias `champion` marks the registered version with the best test accuracy.
+metrics (on the run and on the logged model, against the test dataset) and figures. The alias
+`champion` marks the registered version with the best test accuracy.
 """
 
 from __future__ import annotations
@@ -363,8 +364,9 @@ def log_metrics(client, run_id: str, values: dict, step: int, model_id: str | No
     from mlflow.entities import Metric
 
     now = int(time.time() * 1000)
-    on = dict(model_id=model_id, dataset_name=dataset.name, dataset_digest=dataset.digest) if dataset else \
-        dict(model_id=model_id)
+    on = {"model_id": model_id}
+    if dataset is not None:
+        on.update(dataset_name=dataset.name, dataset_digest=dataset.digest)
     metrics = [Metric(k, float(v), now, step, **on) for k, v in values.items()]
     for i in range(0, len(metrics), 1000):  # log_batch takes at most 1000 metrics
         client.log_batch(run_id, metrics=metrics[i:i + 1000], synchronous=True)
@@ -905,7 +907,8 @@ def sync_experiment(client, exp_id: str, name: str, params, root: Path) -> str:
             done.append("loss curve")
         timing = read_run_file(paths["timing"])
         if "train_seconds" in timing and "train_seconds" not in run.data.metrics:
-            log_metrics(client, run_id, {"train_seconds": timing["train_seconds"]}, step=rows[-1]["epoch"] if rows else 0)
+            log_metrics(client, run_id, {"train_seconds": timing["train_seconds"]},
+                        step=rows[-1]["epoch"] if rows else 0)
 
     if "model.uri" not in run.data.tags:
         tags = log_model(client, run_id, paths["weights"], params.mlflow.register, variant_dir)

@@ -6,18 +6,26 @@ STAMP := $(VENV)/.installed
 # Stage commands call `python`: make it the virtualenv's.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: run demo relink test test-fast bench install clean help
+.PHONY: run demo relink test test-fast bench install lock clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements.lock
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	# torch is pinned to 2.13.0 in pyproject.toml (the CPU wheel here; CUDA builds come from the registry).
-	$(BIN)/pip install -q -e '.[dev]'
+	# The exact versions of requirements.lock (resolved from pyproject.toml's ranges by `make lock`);
+	# torch is pinned to 2.13.0 (the CPU wheel here; CUDA builds come from the registry).
+	$(BIN)/pip install -q -r requirements.lock
+	$(BIN)/pip install -q --no-deps -e .
 	touch $(STAMP)
 
 install: $(STAMP)  ## create .venv and install the project with its test tools
+
+lock: $(STAMP)  ## re-resolve requirements.lock from pyproject.toml's version ranges (after changing them)
+	$(BIN)/pip-compile -q --upgrade --extra dev --strip-extras --no-emit-find-links --no-emit-index-url \
+	    --output-file requirements.lock pyproject.toml
+	# The CPU wheel found here is 2.13.0+cpu: the pin drops the +cpu, so a CUDA build of 2.13.0 fits too.
+	sed -i 's/^torch==\([0-9.]*\)+[a-z0-9]*$$/torch==\1/' requirements.lock
 
 # make run DATA=folder [NAME="its name"] [CLASSES=fashion-mnist]: the same DAG offline on a folder of the four
 # IDX files (data.dataset idx-dir), as a DVC experiment whose params say which data it ran on.
@@ -33,9 +41,14 @@ endif
 
 # The demo: a 20,000-image synthetic set (a quarter as many test images, the last fifth of the training
 # images validating, as 12,000 of 60,000 do), 3 epochs per experiment: curves with a shape, in minutes.
+# Its settings live in the DVC experiment only: params.yaml is put back byte for byte when it ends (or
+# fails, or is interrupted), so a later `dvc repro` runs on params.yaml, not on the demo's synthetic data.
 DEMO_IMAGES ?= 20000
 DEMO_EPOCHS ?= 3
+DEMO_KEEP := .dvc/tmp/params-before-demo.yaml
 demo: $(STAMP)  ## the same DAG offline on synthetic data (DEMO_IMAGES=20000 train images, DEMO_EPOCHS=3)
+	@mkdir -p $(dir $(DEMO_KEEP)) && cp -p params.yaml $(DEMO_KEEP)
+	trap 'test ! -f $(DEMO_KEEP) || mv $(DEMO_KEEP) params.yaml' EXIT INT TERM; \
 	$(BIN)/dvc exp run --name demo-$$(date +%Y%m%d-%H%M%S) -S data.dataset=synthetic \
 	    -S data.synthetic.train=$(DEMO_IMAGES) -S data.synthetic.test=$$(( $(DEMO_IMAGES) / 4 )) \
 	    -S prepare.val_size=$$(( $(DEMO_IMAGES) / 5 )) -S train.epoch_limit=$(DEMO_EPOCHS)

@@ -16,7 +16,7 @@ bench/results/<device>.json.
 from __future__ import annotations
 
 import argparse
-import csv
+import json
 import datetime
 import os
 import shutil
@@ -61,8 +61,7 @@ def stage_names(repo: Path, env: dict) -> list[str]:
 
 
 def epoch_seconds(repo: Path, experiment: str) -> float | None:
-    with open(repo / "plots" / "train" / f"{experiment}.csv") as f:
-        rows = list(csv.DictReader(f))
+    rows = json.loads((repo / "plots" / "timing" / f"{experiment}.json").read_text())["epochs"]
     return float(rows[-1]["seconds"]) if rows else None
 
 

@@ -9,7 +9,7 @@ section from what is committed there.
 `collect` copies, for each experiment of RUN_DIR's params.yaml that has been evaluated, its metrics JSON,
 per-epoch history, confusion rows, misclassification table and figures, plus the dataset record and the
 data figures, in the layout the report stage reads; it records where and how each model was trained
-(device, torch, CPU, training seconds, from the weights file) in runs/<experiment>.json, and rebuilds the
+(device, processes, torch, CPU, from the weights file) in runs/<experiment>.json, and rebuilds the
 report (md + html) from the copied files. tests/test_results.py fails when README.md and docs/results disagree.
 """
 
@@ -48,7 +48,7 @@ def collect(run_dir: Path, dest: Path) -> list[str]:
 
     params = parse_params(yaml.safe_load((run_dir / "params.yaml").read_text()))
     done = [e for e in params.experiments if (run_dir / "metrics" / f"{e}.json").exists()]
-    for sub in ("metrics", "plots/train", "plots/confusion", "plots/misclassified", "plots/evaluate", "plots/data",
+    for sub in ("metrics", "plots/train", "plots/confusion", "plots/misclassified", "plots/evaluate", "plots/timing",
                 "data/raw", "runs"):
         (dest / sub).mkdir(parents=True, exist_ok=True)
     shutil.copy2(run_dir / "data/raw/dataset.json", dest / "data/raw/dataset.json")
@@ -56,18 +56,14 @@ def collect(run_dir: Path, dest: Path) -> list[str]:
     if (run_dir / "plots/data").exists():  # the describe stage's figures (it runs beside the experiments)
         shutil.copytree(run_dir / "plots/data", dest / "plots/data", dirs_exist_ok=True)
     for e in done:
-        shutil.copy2(run_dir / "metrics" / f"{e}.json", dest / "metrics" / f"{e}.json")
-        for sub in ("train", "confusion", "misclassified"):
-            shutil.copy2(run_dir / "plots" / sub / f"{e}.csv", dest / "plots" / sub / f"{e}.csv")
+        for path in (Path("metrics") / f"{e}.json", Path("plots/timing") / f"{e}.json",
+                     *(Path("plots") / sub / f"{e}.csv" for sub in ("train", "confusion", "misclassified"))):
+            shutil.copy2(run_dir / path, dest / path)
         shutil.copytree(run_dir / "plots/evaluate" / e, dest / "plots/evaluate" / e, dirs_exist_ok=True)
         weights_path = run_dir / "models" / f"{e}.pt"
         record = torch.load(weights_path, map_location="cpu", weights_only=True)
-        timing = run_dir / "models" / f"{e}.timing.json"  # newer runs keep the timing beside the weights
-        seconds = (json.loads(timing.read_text())["train_seconds"] if timing.exists()
-                   else record.get("train_seconds"))
-        run = {"experiment": e, "device": record["device"], "cpu": cpu_name() if record["device"] == "cpu" else None,
+        run = {"device": record["device"], "cpu": cpu_name() if record["device"] == "cpu" else None,
                "cores": os.cpu_count(), "processes": record.get("processes", 1), "torch": record["torch"],
-               "train_seconds": seconds, "epochs": record["epochs"],
                "finished": datetime.fromtimestamp(weights_path.stat().st_mtime, timezone.utc).isoformat(timespec="seconds")}
         (dest / "runs" / f"{e}.json").write_text(json.dumps(run, indent=2) + "\n")
     build_report(dest, {e: params.experiments[e] for e in done}, dest / "reports")
@@ -121,10 +117,11 @@ def render(results: Path = RESULTS) -> str:
                 continue
             m = json.loads(path.read_text())
             run = json.loads((folder / "runs" / f"{e}.json").read_text())
+            seconds = json.loads((folder / "plots/timing" / f"{e}.json").read_text())["train_seconds"]
             acc = 100 * m["test_accuracy"]
             diff = f"{acc - p:+.2f} pp" if p is not None else ""
-            out.append(f"| `{e}` | {acc:.2f} % | {m['macro_f1']:.4f} | {m['test_loss']:.4f} | {run['epochs']} | "
-                       f"{m['parameters']:,} | {fmt_time(run['train_seconds'])} ({device_name(run)}, "
+            out.append(f"| `{e}` | {acc:.2f} % | {m['macro_f1']:.4f} | {m['test_loss']:.4f} | {m['epochs']} | "
+                       f"{m['parameters']:,} | {fmt_time(seconds)} ({device_name(run)}, "
                        f"{run['finished'][:10]}) | {shown_pub} | {diff} |")
         d = record.get("duplicates")
         out += ["", f"Test accuracy, macro F1 and test loss on the {record['name']} test split (10,000 images); the "

@@ -1,5 +1,6 @@
 """describe: label counts per class and split (CSV and bar chart) and a 3x3 grid of sample images."""
 
+import _require  # noqa: F401  (first: a missing fmnist package is one line, not a traceback)
 import argparse
 import csv
 from pathlib import Path

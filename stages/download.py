@@ -1,5 +1,6 @@
 """download: the four IDX .gz files of data.dataset into data/raw, checked, plus dataset.json."""
 
+import _require  # noqa: F401  (first: a missing fmnist package is one line, not a traceback)
 import argparse
 
 from fmnist.cli import stage

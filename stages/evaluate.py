@@ -4,6 +4,7 @@ The results are also logged into the experiment's MLflow run (its id comes from 
 tracking never fails the stage.
 """
 
+import _require  # noqa: F401  (first: a missing fmnist package is one line, not a traceback)
 import argparse
 
 from fmnist.cli import stage

@@ -1,5 +1,6 @@
 """prepare@<normalisation>-<encoding>: split, normalise and encode one variant into data/prepared/."""
 
+import _require  # noqa: F401  (first: a missing fmnist package is one line, not a traceback)
 import argparse
 
 from fmnist.cli import stage

@@ -1,5 +1,6 @@
 """report: one Markdown and one self-contained HTML page comparing every experiment of params.yaml."""
 
+import _require  # noqa: F401  (first: a missing fmnist package is one line, not a traceback)
 import argparse
 
 from fmnist.cli import stage

@@ -1,4 +1,5 @@
-"""train@<experiment>: train one experiment of params.yaml; weights to models/, history to plots/train/.
+"""train@<experiment>: train one experiment of params.yaml; weights to models/, history to plots/train/,
+timings to plots/timing/ (apart, so that two identical runs write identical weights and history).
 
 The run is tracked in MLflow (see fmnist.tracking); models/<experiment>.run.json carries its id to
 evaluate, and is written even when tracking fails (then with run_id null and the reason).
@@ -6,10 +7,11 @@ With train.distributed.enabled the stage runs itself again under torchrun (see
 fmnist.training.distributed); rank 0 writes the outputs and logs the run.
 """
 
+import _require  # noqa: F401  (first: a missing fmnist package is one line, not a traceback)
 import argparse
 import sys
 
-from fmnist.cli import stage
+from fmnist.cli import progress_bars, stage
 from fmnist.params import load_params
 from fmnist.tracking import TrainingRun
 from fmnist.training import distributed, train_experiment
@@ -21,14 +23,17 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("experiment", help="a name under experiments: in params.yaml")
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--no-progress", action="store_true", help="no per-batch progress bar")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no per-batch progress bar (default: params.yaml `progress`, auto: on a terminal only)")
     args = parser.parse_args(argv)
 
     params = load_params(args.params)
     name = args.experiment
     cfg = params.experiment(name)
     paths = dict(variant_dir=f"data/prepared/{cfg.variant}", weights_path=f"models/{name}.pt",
-                 history_path=f"plots/train/{name}.csv", checkpoint_dir=f"checkpoints/{name}")
+                 history_path=f"plots/train/{name}.csv", checkpoint_dir=f"checkpoints/{name}",
+                 timing_path=f"plots/timing/{name}.json")
+    progress = not args.no_progress and progress_bars(params.progress)
     if cfg.distributed.enabled and not distributed.under_torchrun():
         status = distributed.relaunch(cfg.distributed.nproc, [sys.argv[0], *(sys.argv[1:] if argv is None else argv)])
         if status != 0:
@@ -39,7 +44,7 @@ def main(argv=None):
             train_experiment(name, cfg, **paths, progress=False)
             return
         with TrainingRun(name, params, run_file=f"models/{name}.run.json", **paths) as run:
-            final = train_experiment(name, cfg, **paths, on_epoch=run.log_epoch, progress=not args.no_progress)
+            final = train_experiment(name, cfg, **paths, on_epoch=run.log_epoch, progress=progress)
     print(f"{name}: val accuracy {final['val_acc']:.4f} after {final['epoch']} epochs"
           + (f" on {ranks.world} processes" if ranks.active else ""))
 

@@ -50,7 +50,9 @@ def test_every_stage_wrote_its_outputs(project):
     assert "test_loss" in (repo / "plots/train/seed000.csv").read_text().splitlines()[0]
     for exp in params["experiments"]:
         metrics = json.loads((repo / f"metrics/{exp}.json").read_text())
-        assert metrics["dataset"].startswith("Synthetic") and 0 <= metrics["test_accuracy"] <= 1
+        info = json.loads((repo / f"plots/evaluate/{exp}/info.json").read_text())
+        assert info["dataset"].startswith("Synthetic") and 0 <= metrics["test_accuracy"] <= 1
+        assert json.loads((repo / f"plots/timing/{exp}.json").read_text())["train_seconds"] > 0
         assert len((repo / f"plots/confusion/{exp}.csv").read_text().splitlines()) == 1 + TINY["test"]
         run = json.loads((repo / f"models/{exp}.run.json").read_text())
         assert run["run_id"], run  # tracked in the sqlite store of the copy
@@ -65,6 +67,37 @@ def test_second_repro_runs_nothing(project):
     assert "Running stage" not in again.stdout
     status = run([str(BIN / "dvc"), "status"], repo, env)
     assert "up to date" in status.stdout
+
+
+def test_metrics_files_hold_numbers_only(project):
+    """Names and flags live in the info files: `dvc exp show` gets one column per number."""
+    from test_evaluation import numbers_only
+
+    repo, env, _ = project
+    for path in (repo / "metrics").glob("*.json"):
+        assert numbers_only(json.loads(path.read_text())), path.name
+
+
+def test_a_forced_rerun_writes_the_same_bytes(project):
+    """Two clean CPU runs with the same params: the same weights, history and metrics, byte for byte
+    (the timings differ, and live apart), so DVC records the same hashes and `dvc status` is clean."""
+    repo, env, _ = project
+    exp = "seed003-unit-sparse"
+    outs = [f"models/{exp}.pt", f"plots/train/{exp}.csv", f"metrics/{exp}.json", f"plots/evaluate/{exp}/info.json"]
+    before = {p: (repo / p).read_bytes() for p in outs}
+    timing = (repo / f"plots/timing/{exp}.json").read_bytes()
+
+    def hashes():
+        lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
+        return {o["path"]: o["md5"] for s in (f"train@{exp}", f"evaluate@{exp}") for o in lock[s]["outs"]
+                if not o["path"].endswith((".run.json", ".timing.json")) and "timing" not in o["path"]}
+
+    locked = hashes()
+    run([str(BIN / "dvc"), "repro", "-f", "-s", f"train@{exp}"], repo, env)
+    run([str(BIN / "dvc"), "repro", f"evaluate@{exp}"], repo, env)  # its run file dep changed: it re-runs
+    assert {p: (repo / p).read_bytes() for p in outs} == before
+    assert (repo / f"plots/timing/{exp}.json").read_bytes() != timing
+    assert hashes() == locked
 
 
 def test_bad_params_stop_repro_with_one_line(project, tmp_path):
@@ -97,7 +130,8 @@ def test_results_are_collected_and_tabled(project, tmp_path):
         assert json.loads((dest / "metrics" / f"{exp}.json").read_text()) == json.loads(
             (repo / "metrics" / f"{exp}.json").read_text())
         run = json.loads((dest / "runs" / f"{exp}.json").read_text())
-        assert run["device"] == "cpu" and run["epochs"] == 1 and run["train_seconds"] > 0
+        assert run["device"] == "cpu" and run["torch"] == torch.__version__
+        assert json.loads((dest / "plots/timing" / f"{exp}.json").read_text())["train_seconds"] > 0
     assert "Synthetic" in (dest / "reports" / "report.md").read_text()
     assert (dest / "reports" / "report.html").stat().st_size > 10_000
     table = results.render(tmp_path / "results")
@@ -109,3 +143,26 @@ def test_results_are_collected_and_tabled(project, tmp_path):
     diff = results.compare(dest, repo)  # the same run on both sides: every change is zero
     changes = [line.rsplit("|", 2)[-2].strip() for line in diff.splitlines()[2:]]
     assert len(changes) == 4 * len(done) and set(changes) == {"+0.0000"}
+
+
+def test_make_demo_leaves_params_yaml_as_it_found_it(tmp_path):
+    """`make demo` runs its DVC experiment on synthetic data, then puts params.yaml back byte for byte:
+    the demo's settings stay in the experiment, and a later `dvc repro` runs on params.yaml again."""
+    def smallest(params):  # one variant, one experiment; the demo itself sets the data and the epochs
+        params["prepare"].update(normalisations=["unit"], encodings=["onehot"])
+        params["experiments"] = {"seed000": params["experiments"]["seed000"]}
+        params["mlflow"]["register"] = False
+
+    repo, env = dvc_project(tmp_path / "repo", smallest)
+    before = (repo / "params.yaml").read_bytes()
+    # The venv of the tests, not one of the copy's own (STAMP empty: no install step).
+    run(["make", "demo", f"BIN={BIN}", "STAMP=", "DEMO_IMAGES=1000", "DEMO_EPOCHS=1"], repo, env)
+    assert (repo / "params.yaml").read_bytes() == before
+    assert not (repo / ".dvc/tmp/params-before-demo.yaml").exists()
+    assert json.loads((repo / "plots/evaluate/seed000/info.json").read_text())["synthetic"] is True
+    shown = json.loads(run([str(BIN / "dvc"), "exp", "show", "--json"], repo, env).stdout)
+    demo = [r["data"] for b in shown for e in b.get("experiments") or [] for r in e["revs"]
+            if (r.get("name") or "").startswith("demo-")]
+    assert len(demo) == 1 and demo[0]["params"]["params.yaml"]["data"]["data"]["dataset"] == "synthetic"
+    status = run([str(BIN / "dvc"), "status", "train@seed000"], repo, env).stdout
+    assert "changed deps" in status and "params.yaml" in status  # the next repro runs on Fashion-MNIST

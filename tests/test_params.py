@@ -62,7 +62,9 @@ BAD = [
     ("train.lr", 0, "params.yaml: train.lr must be > 0, got 0"),
     ("train.lr", -0.1, "params.yaml: train.lr must be > 0, got -0.1"),
     ("train.compile", "yes", "params.yaml: train.compile must be true or false, got 'yes'"),
-    ("train.device", "tpu", "params.yaml: train.device must be one of auto, cpu, cuda, mps; got 'tpu'"),
+    ("train.device", "tpu", "params.yaml: train.device must be one of auto, cpu, cuda, cuda:N, mps; got 'tpu'"),
+    ("train.device", "cuda:x", "params.yaml: train.device must be one of auto, cpu, cuda, cuda:N, mps; got 'cuda:x'"),
+    ("progress", "sometimes", "params.yaml: progress must be auto, true or false; got 'sometimes'"),
     ("experiments.resnet.model", "vgg", "params.yaml: experiments.resnet.model must be one of tiny, asl, resnet"),
     ("experiments.resnet.optimizer", "lion", "params.yaml: experiments.resnet.optimizer must be one of adam, rmsprop, adamw, sgd; got 'lion'"),
     ("experiments.resnet.loss", "hinge", "params.yaml: experiments.resnet.loss must be one of mse, cross_entropy; got 'hinge'"),
@@ -86,6 +88,12 @@ def test_bad_params_name_the_key(path, value, message):
         parse_params(with_change(path, value))
     assert str(err.value).startswith(message)
     assert "\n" not in str(err.value)
+
+
+def test_device_takes_a_gpu_index_and_progress_a_switch():
+    assert parse_params(with_change("experiments.resnet.device", "cuda:1")).experiments["resnet"].device == "cuda:1"
+    assert parse_params(BASE).progress == "auto"
+    assert parse_params(with_change("progress", False)).progress is False
 
 
 def test_cross_section_checks():
@@ -118,3 +126,13 @@ def test_stage_exits_non_zero_with_one_line(tmp_path, env_with_venv):
     assert proc.returncode == 2
     assert proc.stderr.strip() == "error: params.yaml: train.epochs must be >= 1, got 0"
     assert not out.exists()
+
+
+@pytest.mark.parametrize("stage", ["download", "describe", "prepare", "train", "evaluate", "report"])
+def test_stage_without_the_package_says_how_to_get_it(stage, tmp_path):
+    """`dvc repro` under a Python without the project installed: one line naming the fix, exit 2."""
+    proc = subprocess.run([sys.executable, "-S", str(ROOT / "stages" / f"{stage}.py")],  # -S: no site-packages
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: the fmnist package is not installed")
+    assert ". .venv/bin/activate" in proc.stderr and "make install" in proc.stderr

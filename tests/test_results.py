@@ -32,9 +32,12 @@ def test_results_folder_is_complete(folder):
         m = json.loads(path.read_text())
         assert 0 < m["test_accuracy"] <= 1 and math.isfinite(m["test_loss"])
         run = json.loads((folder / "runs" / f"{exp}.json").read_text())
-        assert run["device"] and run["train_seconds"] > 0
+        timing = json.loads((folder / "plots/timing" / f"{exp}.json").read_text())
+        assert run["device"] and run["torch"] and timing["train_seconds"] > 0
         history = (folder / "plots/train" / f"{exp}.csv").read_text().splitlines()
-        assert len(history) == 1 + run["epochs"]
+        assert len(history) == 1 + m["epochs"] == 1 + len(timing["epochs"])
+        info = json.loads((folder / "plots/evaluate" / exp / "info.json").read_text())
+        assert info["dataset"] == record["name"] and info["synthetic"] is False
         confusion = (folder / "plots/confusion" / f"{exp}.csv").read_text().splitlines()
         assert confusion[0] == "actual,predicted" and len(confusion) == 1 + m["test_images"]
         assert exp in (folder / "reports" / "report.md").read_text()

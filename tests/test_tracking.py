@@ -114,6 +114,7 @@ def project(tmp_path_factory, request):
         mp.chdir(root)
         mp.setenv("MLFLOW_TRACKING_URI", uri)
         mp.setenv("DVC_EXP_NAME", "exp-under-test")
+        mp.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.2")  # default 10 s: longer than this run
         mp.delenv("DVC_ROOT", raising=False)
         params = train_tracked(root, "tiny")
         from fmnist.tracking import evaluation_artifacts, log_evaluation
@@ -192,6 +193,38 @@ def test_tags_say_where_the_run_came_from(project, client):
     from fmnist.tracking import md5_file
 
     assert tags["weights_md5"] == md5_file(project["root"] / "models/tiny.pt")
+
+
+def test_run_logs_the_prepared_splits_as_dataset_inputs(project, client):
+    from fmnist.tracking import md5_file
+
+    inputs = client.get_run(run_of(project, "tiny")["run_id"]).inputs.dataset_inputs
+    contexts = {next(t.value for t in i.tags if t.key == "mlflow.data.context"): i.dataset for i in inputs}
+    assert set(contexts) == {"training", "validation", "test"}
+    variant = project["root"] / "data/prepared/unit-onehot"
+    for context, split, images in (("training", "train", 200), ("validation", "val", 100), ("test", "test", 100)):
+        dataset = contexts[context]
+        assert dataset.name == f"bands unit-onehot {split}"
+        assert json.loads(dataset.source)["uri"].endswith("data/prepared/unit-onehot")
+        files = "".join(md5_file(variant / f"{a}_{split}.npy") for a in ("x", "y"))
+        import hashlib
+
+        assert dataset.digest == hashlib.md5(files.encode()).hexdigest()
+        assert json.loads(dataset.profile)["features_shape"] == [images, 1, 28, 28]
+
+
+def test_run_has_system_metrics(project, client):
+    metrics = client.get_run(run_of(project, "tiny")["run_id"]).data.metrics
+    assert "system/cpu_utilization_percentage" in metrics and "system/system_memory_usage_megabytes" in metrics
+
+
+def test_test_metrics_are_on_the_logged_model_too(project, client):
+    run = client.get_run(run_of(project, "tiny")["run_id"])
+    model = client.get_logged_model(run.data.tags["model.id"])
+    on_model = {m.key: m for m in model.metrics}
+    assert on_model["test_accuracy"].value == pytest.approx(run.data.metrics["test_accuracy"])
+    assert on_model["test_accuracy"].dataset_name == "bands unit-onehot test"
+    assert "train_loss" not in on_model  # the epochs are the run's, not the model's
 
 
 def test_run_file_carries_the_run_id(project):

@@ -61,7 +61,30 @@ def test_weights_record(prepared, tmp_path):
     assert record["classes"] == [str(i) for i in range(10)]
     assert record["model"] == "tiny" and record["parameters"]["trainable"] == 20372
     assert record["normalisation"] == {"kind": "unit", "shift": 0.0, "scale": 255.0}
-    assert record["train"]["loss"] == "mse" and record["train_seconds"] > 0
+    assert record["train"]["loss"] == "mse" and "train_seconds" not in record
+    timing = json.loads((tmp_path / "w.timing.json").read_text())  # beside the weights by default
+    assert timing["train_seconds"] > 0 and timing["device"] == "cpu" and timing["processes"] == 1
+    assert [r["epoch"] for r in timing["epochs"]] == [1] and timing["epochs"][0]["images_per_s"] > 0
+    assert "seconds" not in (tmp_path / "h.csv").read_text().splitlines()[0]
+
+
+def test_two_runs_write_byte_identical_outputs(prepared, tmp_path):
+    """Timings live in the timing file only: the weights, history, metrics and info of two runs with the
+    same params are the same bytes, so DVC sees no change and `dvc metrics diff` reports none."""
+    from fmnist.evaluation import evaluate_experiment
+
+    cfg = CASES["mse-onehot"]
+    outputs = []
+    for run in ("a", "b"):
+        d = tmp_path / run
+        train_experiment("same", cfg, prepared / cfg.variant, d / "w.pt", d / "h.csv", d / "ck", progress=False,
+                         timing_path=d / "timing.json")
+        evaluate_experiment(d / "w.pt", prepared / cfg.variant, d / "metrics.json", d / "confusion.csv",
+                            d / "misclassified.csv", d / "figures")
+        outputs.append({name: (d / name).read_bytes() for name in
+                        ("w.pt", "h.csv", "metrics.json", "figures/info.json", "confusion.csv", "misclassified.csv")})
+    assert outputs[0] == outputs[1]
+    assert (tmp_path / "a" / "timing.json").read_bytes() != (tmp_path / "b" / "timing.json").read_bytes()
 
 
 def test_train_split_all_and_track_test(prepared):
@@ -82,7 +105,18 @@ def test_absent_cuda_is_a_params_error():
         pytest.skip("a CUDA device is present")
     with pytest.raises(ParamsError, match="train.device is cuda but no CUDA device is available"):
         resolve_device("cuda")
+    with pytest.raises(ParamsError, match="train.device is cuda:1 but no CUDA device is available"):
+        resolve_device("cuda:1")
     assert resolve_device("auto").type in ("cpu", "mps")
+
+
+def test_cuda_index_picks_that_gpu():
+    if torch.cuda.device_count() < 1:
+        pytest.skip("no CUDA device")
+    last = torch.cuda.device_count() - 1
+    assert resolve_device(f"cuda:{last}") == torch.device("cuda", last)
+    with pytest.raises(ParamsError, match=f"train.device is cuda:{last + 1} but only cuda:0 to cuda:{last} are"):
+        resolve_device(f"cuda:{last + 1}")
 
 
 def test_augment_on_whole_batches():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 import sys
 
 from fmnist.errors import FmnistError
@@ -24,6 +25,17 @@ def stage(main):
             sys.exit(130)
 
     return run
+
+
+def progress_bars(setting: str | bool = "auto") -> bool:
+    """Whether to draw progress bars: never when TQDM_DISABLE is set (tqdm's own switch, which an
+    explicit `disable=` would otherwise override); `auto` only when stderr is a terminal, so logs
+    (CI, nohup, `dvc queue logs`) get the one line per epoch and no bar redraws."""
+    if os.environ.get("TQDM_DISABLE", "").strip().lower() not in ("", "0", "false", "no"):
+        return False
+    if setting == "auto":
+        return sys.stderr.isatty()
+    return bool(setting)
 
 
 @stage
@@ -65,17 +77,27 @@ def mlflow_command(argv):
     sync(params, args.experiments or None)
 
 
-COMMANDS = {"check-params": check_params, "predict": predict, "mlflow": mlflow_command}
+COMMANDS = {  # name: (function, the line `fmnist --help` shows for it)
+    "check-params": (check_params, "validate params.yaml and list its dataset, variants and experiments"),
+    "predict": (predict, "classify PNG/JPEG files with a trained model (a weights file or an MLflow model URI)"),
+    "mlflow": (mlflow_command, "MLflow housekeeping: `fmnist mlflow sync` logs the runs the server lacks"),
+}
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(
-        prog="fmnist", description="Fashion-MNIST pipeline tools (the stages themselves run with `dvc repro`).")
-    parser.add_argument("command", choices=sorted(COMMANDS), help="what to do")
-    parser.add_argument("args", nargs=argparse.REMAINDER, help="the command's own arguments (see COMMAND --help)")
+        prog="fmnist", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Fashion-MNIST pipeline tools (the stages themselves run with `dvc repro`).",
+        epilog="commands:\n" + "\n".join(f"  {name:<14}{line}" for name, (_, line) in COMMANDS.items())
+               + "\n\n`fmnist COMMAND --help` describes a command's own arguments.")
+    parser.add_argument("command", metavar="COMMAND", choices=list(COMMANDS), help="one of the commands below")
+    parser.add_argument("args", metavar="ARGS", nargs=argparse.REMAINDER, help="the command's own arguments")
+    if not argv:  # a bare `fmnist` asks what there is: the help, not a usage error
+        parser.print_help()
+        return 0
     args = parser.parse_args(argv[:1])
-    return COMMANDS[args.command](argv[1:])
+    return COMMANDS[args.command][0](argv[1:])
 
 
 if __name__ == "__main__":

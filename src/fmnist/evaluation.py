@@ -147,11 +147,14 @@ def write_csv(path, header: list[str], rows) -> None:
 
 
 def evaluate_experiment(weights_path, variant_dir, metrics_path, confusion_csv, misclassified_csv,
-                        figures_dir, device: str = "cpu") -> dict:
+                        figures_dir, device: str = "cpu", info_path=None) -> dict:
     """Evaluate one trained experiment on its test split and write all of its evaluation files:
 
-    metrics JSON, confusion CSV (one row per test image), misclassification CSV, and three PNGs in
-    `figures_dir` (confusion.png, misclassified.png, misclassified_images.png). Returns the metrics.
+    metrics JSON (numbers only, so `dvc exp show` and `dvc metrics diff` stay narrow), info JSON (what
+    was evaluated: experiment, dataset, model, variant, loss, class names; default
+    `figures_dir/info.json`), confusion CSV (one row per test image), misclassification CSV, and three
+    PNGs in `figures_dir` (confusion.png, misclassified.png, misclassified_images.png).
+    Returns the info and the metrics in one dict.
     """
     model, record = load_model(weights_path, device)
     meta, arrays = load_variant(variant_dir)
@@ -167,19 +170,23 @@ def evaluate_experiment(weights_path, variant_dir, metrics_path, confusion_csv, 
     y_pred = probs.argmax(1)
 
     scores = compute_metrics(y_true, probs, classes, settings["loss"])
-    metrics = {
+    info = {
         "experiment": record["experiment"],
         "dataset": record["dataset"],
         "synthetic": bool(record["synthetic"]),
         "model": record["model"],
         "variant": record["variant"],
         "loss": settings["loss"],  # the loss test_loss is measured in
+        "classes": classes,  # the order of the per_class lists
+    }
+    per_class = {k: v for k, v in scores["per_class"].items() if k != "class"}
+    metrics = {
         **{k: v for k, v in scores.items() if k != "per_class"},
         "parameters": int(record["parameters"]["trainable"]),
         "epochs": int(record["epochs"]),
-        "train_seconds": round(float(record["train_seconds"]), 3),
-        "per_class": scores["per_class"],
+        "per_class": per_class,
     }
+    write_json(info_path or Path(figures_dir) / "info.json", info)
     write_json(metrics_path, metrics)
     write_csv(confusion_csv, ["actual", "predicted"], confusion_rows(y_true, y_pred, classes))
     table = misclassification_table(y_true, y_pred, classes)
@@ -197,4 +204,4 @@ def evaluate_experiment(weights_path, variant_dir, metrics_path, confusion_csv, 
     titles = [f"true {classes[y_true[i]]}\npred {classes[y_pred[i]]} {probs[i, y_pred[i]]:.0%}" for i in picks]
     plots.save(plots.misclassified_grid(images, titles, f"Most confident mistakes - {name} - {dataset}"),
                figures_dir / "misclassified_images.png")
-    return metrics
+    return {**info, **metrics}

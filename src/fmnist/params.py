@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ ENCODINGS = ("onehot", "sparse")
 LOSSES = ("mse", "cross_entropy")
 OPTIMIZERS = ("adam", "rmsprop", "adamw", "sgd")
 SCHEDULES = ("constant", "onecycle")
-DEVICES = ("auto", "cpu", "cuda", "mps")
+DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
 SPLITS = ("train", "all")
 MODELS = ("tiny", "asl", "resnet")  # kept in step with fmnist.models.MODELS by a test
 
@@ -126,6 +127,7 @@ class Params:
     train: Train
     experiments: dict[str, Train]
     mlflow: Mlflow
+    progress: str | bool = "auto"  # progress bars: auto (on a terminal only) | true | false; no stage's dep
     overrides: dict[str, frozenset] = field(default_factory=dict)  # keys each experiment sets itself
 
     def where(self, experiment: str, key: str) -> str:
@@ -172,6 +174,17 @@ def _class_names(key, value):
                           f"{', '.join(NAMED_CLASSES)}; got '{value}'")
 
 
+def _device(key, value):
+    """auto, cpu, mps, cuda or cuda:N (the N-th GPU)."""
+    if value not in ("auto", "cpu", "cuda", "mps") and re.fullmatch(r"cuda:\d+", value) is None:
+        raise ParamsError(f"params.yaml: {key} must be one of {', '.join(DEVICES)}; got '{value}'")
+
+
+def _progress(key, value):
+    if value not in ("auto", True, False):
+        raise ParamsError(f"params.yaml: {key} must be auto, true or false; got {value!r}")
+
+
 RULES: dict[str, dict[str, tuple]] = {
     "data": {
         "dataset": (str, _one_of(DATASETS)),
@@ -212,7 +225,7 @@ RULES: dict[str, dict[str, tuple]] = {
         "track_test": (bool, None),
         "model_config": (dict, None),
         "seed": (int, _range(ge=0)),
-        "device": (str, _one_of(DEVICES)),
+        "device": (str, _device),
         "compile": (bool, None),
         "epoch_limit": ((int, type(None)), None),
         "eval_batch_size": (int, _range(ge=1)),
@@ -300,10 +313,12 @@ def parse_params(raw: Any) -> Params:
     """Validate a params mapping (as read from params.yaml) and return the typed config."""
     if not isinstance(raw, dict):
         raise ParamsError("params.yaml: the top level must be a mapping")
-    sections = ("data", "prepare", "train", "experiments", "mlflow")
+    sections = ("data", "prepare", "train", "experiments", "mlflow", "progress")
     for key in raw:
         if key not in sections:
             raise ParamsError(f"params.yaml: unknown key {key}; allowed: {', '.join(sections)}")
+    progress = raw.get("progress", "auto")
+    _progress("progress", progress)
 
     data = _build(Data, _check_section("data", "data", raw.get("data")))
     prepare = _build(Prepare, _check_section("prepare", "prepare", raw.get("prepare")))
@@ -351,7 +366,8 @@ def parse_params(raw: Any) -> Params:
         experiments[name] = exp
 
     return Params(data=data, prepare=prepare, train=_build(Train, defaults), experiments=experiments,
-                  mlflow=mlflow, overrides={n: frozenset(s or {}) for n, s in raw_experiments.items()})
+                  mlflow=mlflow, overrides={n: frozenset(s or {}) for n, s in raw_experiments.items()},
+                  progress=progress)
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:

@@ -156,8 +156,16 @@ def load_results(root: Path, experiments: list[str]) -> dict[str, dict]:
             raise DataError(f"{path}: missing; run the evaluate stage first (dvc repro evaluate@{name})")
         history = root / "plots" / "train" / f"{name}.csv"
         table = root / "plots" / "misclassified" / f"{name}.csv"
+        # The metrics file holds numbers only; what they are of (dataset, model, ...) is in the info
+        # file beside the figures, the training time in the timing file (neither is a metric to diff).
+        info = root / "plots" / "evaluate" / name / "info.json"
+        timing = root / "plots" / "timing" / f"{name}.json"
+        if not info.exists():
+            raise DataError(f"{info}: missing; run the evaluate stage first (dvc repro evaluate@{name})")
         results[name] = {
-            "metrics": json.loads(path.read_text()),
+            "metrics": {**json.loads(info.read_text()), **json.loads(path.read_text()),
+                        "train_seconds": json.loads(timing.read_text())["train_seconds"] if timing.exists()
+                        else None},
             "history": read_csv(history) if history.exists() else [],
             "misclassified": read_csv(table) if table.exists() else [],
         }
@@ -251,7 +259,7 @@ def build_blocks(root: Path, settings: dict[str, Train], results: dict[str, dict
         m = r["metrics"]
         model = m["model"] + (" + flip TTA" if tta(settings, name) else "")
         rows.append([name, m["dataset"], model, preprocessing(m["variant"]), LOSSES.get(m["loss"], m["loss"]),
-                     str(m["epochs"]), f"{m['parameters']:,}", fmt_seconds(m["train_seconds"]),
+                     str(m["epochs"]), f"{m['parameters']:,}", fmt_seconds(m["train_seconds"]) if m["train_seconds"] is not None else "-",
                      fmt_pct(m["test_accuracy"]), f"{m['macro_f1']:.4f}", published(name)])
     blocks += [Block("h2", "Results"), Block("table", header=header, rows=rows), Block("p", (
         "Test accuracy and macro F1 on the test split; training time is the train stage's time in its "

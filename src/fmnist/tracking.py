@@ -6,10 +6,12 @@ as ONE warning line and recorded in the run file `models/<experiment>.run.json`,
 carries the run id from train to evaluate. `fmnist mlflow sync` later logs what is missing from the DVC
 outputs. MLflow is imported inside functions, so stages that do not track start fast.
 
-The run of an experiment holds: the effective params (flattened), per-epoch metrics (step = epoch),
-tags (dataset, model, variant, device, torch, git commit, DVC experiment and stage), the history CSV and
-loss curve, the model (pt2, registered as `fmnist-<experiment>`), and from evaluate the test metrics
-and figures. The alias `champion` marks the registered version with the best test accuracy.
+The run of an experiment holds: the effective params (flattened), the prepared splits as dataset
+inputs, per-epoch metrics (step = epoch), system metrics (`system/...`) while training, tags (dataset,
+model, variant, device, torch, git commit, DVC experiment and stage), the history CSV and loss curve,
+the training time, the model (pt2, registered as `fmnist-<experiment>`), and from evaluate the test
+metrics (on the run and on the logged model, against the test dataset) and figures. The alias
+`champion` marks the registered version with the best test accuracy.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import warnings
 from pathlib import Path
 
 from fmnist.errors import FmnistError
@@ -81,6 +84,8 @@ def dvc_outputs(experiment: str, root: str | os.PathLike = ".") -> dict:
         "run_file": root / "models" / f"{experiment}.run.json",
         "history": root / "plots" / "train" / f"{experiment}.csv",
         "metrics": root / "metrics" / f"{experiment}.json",
+        "info": root / "plots" / "evaluate" / experiment / "info.json",  # the names the metrics are of
+        "timing": root / "plots" / "timing" / f"{experiment}.json",
     }
 
 
@@ -185,15 +190,18 @@ def metric_values(metrics: dict) -> dict[str, float]:
     """The numbers of evaluate's metrics JSON as MLflow metrics.
 
     A nested section becomes `section/name` (the UI groups charts by what precedes the slash); lists
-    aligned with a `class` list become one metric per class, e.g. `per_class/recall.Coat`.
+    aligned with the class names (a `class` list beside them, or the top-level `classes` of the info
+    file) become one metric per class, e.g. `per_class/recall.Coat`.
     """
     def clean(name) -> str:  # MLflow names allow letters, digits and _ - . space : /
         return re.sub(r"[^\w\-. :]", "-", str(name))
 
     out = {}
 
+    classes = metrics.get("classes") if isinstance(metrics.get("classes"), list) else None
+
     def walk(data: dict, prefix: str):
-        names = data.get("class") if isinstance(data.get("class"), list) else None
+        names = data.get("class") if isinstance(data.get("class"), list) else classes if prefix else None
         for key, value in data.items():
             if isinstance(value, (bool, str)):
                 continue
@@ -349,11 +357,17 @@ def run_exists(client, run_id: str | None) -> bool:
         return False
 
 
-def log_metrics(client, run_id: str, values: dict, step: int) -> None:
+def log_metrics(client, run_id: str, values: dict, step: int, model_id: str | None = None,
+                dataset=None) -> None:
+    """Log `values` at `step`; with model_id (and dataset, an MLflow dataset entity) they are also the
+    logged model's metrics on that dataset (MLflow 3's model page and its comparison)."""
     from mlflow.entities import Metric
 
     now = int(time.time() * 1000)
-    metrics = [Metric(k, float(v), now, step) for k, v in values.items()]
+    on = {"model_id": model_id}
+    if dataset is not None:
+        on.update(dataset_name=dataset.name, dataset_digest=dataset.digest)
+    metrics = [Metric(k, float(v), now, step, **on) for k, v in values.items()]
     for i in range(0, len(metrics), 1000):  # log_batch takes at most 1000 metrics
         client.log_batch(run_id, metrics=metrics[i:i + 1000], synchronous=True)
 
@@ -377,6 +391,46 @@ def log_training_artifacts(client, run_id: str, rows: list[dict], history_path, 
     client.log_artifact(run_id, str(history_path), TRAINING_DIR)
     with tempfile.TemporaryDirectory() as tmp:
         client.log_artifact(run_id, str(loss_curve(rows, title, Path(tmp) / "loss_curve.png")), TRAINING_DIR)
+
+
+def dataset_inputs(variant_dir, train_split: str = "train") -> list:
+    """The prepared splits of a variant as MLflow dataset inputs (context training / validation / test).
+
+    Each is named `<dataset> <variant> <split>`, its source is the variant's folder, its digest the MD5
+    of its two .npy files (MLflow's own digest reads only the first few images) and its profile the
+    array shapes, so the split sizes show in the UI. With train_split `all` the validation images
+    are trained on too, so their context is training.
+    """
+    import numpy as np
+    from mlflow.data import from_numpy
+    from mlflow.entities import DatasetInput, InputTag
+    from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+
+    variant_dir = Path(variant_dir).resolve()
+    meta = json.loads((variant_dir / "meta.json").read_text())
+    contexts = {"train": "training", "val": "training" if train_split == "all" else "validation", "test": "test"}
+    inputs = []
+    for split, context in contexts.items():
+        files = [variant_dir / f"{a}_{split}.npy" for a in ("x", "y")]
+        digest = hashlib.md5("".join(md5_file(f) for f in files).encode()).hexdigest()
+        x, y = (np.load(f, mmap_mode="r") for f in files)
+        with warnings.catch_warnings():  # a local path matches two equivalent MLflow source kinds
+            warnings.simplefilter("ignore", UserWarning)
+            dataset = from_numpy(x, targets=y, source=str(variant_dir), digest=digest,
+                                 name=f"{meta['dataset']} {variant_dir.name} {split}")
+        inputs.append(DatasetInput(dataset._to_mlflow_entity(), tags=[InputTag(MLFLOW_DATASET_CONTEXT, context)]))
+    return inputs
+
+
+def system_metrics(run_id: str, uri: str, resume: bool):
+    """A started MLflow system-metrics monitor (CPU, memory, disk, network; GPU where nvidia-ml-py finds
+    one) logging `system/...` into the run every MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL seconds (10)."""
+    from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+    logging.getLogger("mlflow.system_metrics").setLevel(logging.WARNING)  # no start/stop chatter per stage
+    monitor = SystemMetricsMonitor(run_id, resume_logging=resume, tracking_uri=uri)
+    monitor.start()
+    return monitor
 
 
 def log_paths(client, run_id: str, paths, folder: str) -> None:
@@ -460,7 +514,7 @@ def log_model(client, run_id: str, weights_path, register: bool, variant_dir=Non
                       "synthetic": bool(record["synthetic"]), "experiment": record["experiment"],
                       "input": "pixels 0..255, float32 (N, 1, 28, 28), light garment on dark ground"},
         )
-    tags = {"model.uri": info.model_uri}
+    tags = {"model.uri": info.model_uri, "model.id": info.model_id}  # the id links the test metrics to it
     if register and info.registered_model_version is not None:
         version = str(info.registered_model_version)
         tags["model.version"] = version
@@ -511,7 +565,10 @@ def log_evaluation_into(client, run_id: str, experiment: str, metrics: dict, art
     run = client.get_run(run_id)
     step = int(metrics.get("epochs") or max((m.step for m in client.get_metric_history(run_id, "val_loss")),
                                              default=0))
-    log_metrics(client, run_id, metric_values(metrics), step=step)
+    test_data = next((i.dataset for i in run.inputs.dataset_inputs
+                      if any(t.key == "mlflow.data.context" and t.value == "test" for t in i.tags)), None)
+    log_metrics(client, run_id, metric_values(metrics), step=step, model_id=run.data.tags.get("model.id"),
+                dataset=test_data)
     log_paths(client, run_id, artifacts, EVALUATION_DIR)
     if weights_path is not None and Path(weights_path).exists():
         digest = md5_file(weights_path)
@@ -541,7 +598,7 @@ class TrainingRun:
     STEPS = ("the run with its params and tags", "epoch metrics", "the history and loss curve", "the model")
 
     def __init__(self, experiment: str, params, variant_dir, weights_path, history_path, checkpoint_dir,
-                 run_file=None):
+                 run_file=None, timing_path=None):
         self.experiment, self.params = experiment, params
         self.cfg = params.experiment(experiment)
         self.variant_dir, self.weights_path = Path(variant_dir), Path(weights_path)
@@ -554,6 +611,8 @@ class TrainingRun:
         self.not_logged: list[str] = []
         self.started_ms = int(time.time() * 1000)
         self.model_tags: dict = {}
+        self.timing_path = Path(timing_path) if timing_path else self.weights_path.with_suffix(".timing.json")
+        self.monitor = None
 
     # A fault in step i means nothing from step i on is logged: tell the user exactly that, once.
     def _fail(self, step: int, exc: BaseException, epoch: int | None = None, missing=None) -> None:
@@ -564,6 +623,7 @@ class TrainingRun:
             else ", ".join(missing)
         self.not_logged, self.error = missing, one_line(exc)
         self.client = None
+        self._stop_monitor()
         warn(f"MLflow tracking at {safe_uri(self.uri)} failed ({self.error}); not logged for "
              f"{self.experiment}: {what}. Training goes on; `fmnist mlflow sync` logs it later.")
 
@@ -599,6 +659,7 @@ class TrainingRun:
             self.run_id = previous
             self.client.update_run(previous, status="RUNNING")
             print(f"{self.experiment}: continuing MLflow run {previous}")
+            self.monitor = system_metrics(self.run_id, self.uri, resume=True)
             return
         if previous and run_exists(self.client, previous):  # an interrupted run this one does not continue
             self.client.set_terminated(previous, status="KILLED")
@@ -632,7 +693,9 @@ class TrainingRun:
         items = [Param(k, v) for k, v in run_params(self.experiment, settings, self.params).items()]
         for i in range(0, len(items), 100):  # log_batch takes at most 100 params
             self.client.log_batch(self.run_id, params=items[i:i + 100], synchronous=True)
+        self.client.log_inputs(self.run_id, datasets=dataset_inputs(self.variant_dir, self.cfg.train_split))
         write_run_file(self.resume_file, {"run_id": self.run_id})
+        self.monitor = system_metrics(self.run_id, self.uri, resume=False)
 
     def _ensure_started(self, epoch: int | None = None) -> bool:
         if self.run_id is None and self.error is None:
@@ -663,6 +726,10 @@ class TrainingRun:
             with quiet():
                 rows = read_history(self.history_path)
                 log_missing_history(self.client, self.run_id, rows)
+                timing = read_run_file(self.timing_path)  # any JSON file; {} when absent
+                if "train_seconds" in timing:
+                    log_metrics(self.client, self.run_id, {"train_seconds": timing["train_seconds"]},
+                                step=rows[-1]["epoch"] if rows else 0)
                 step = 2
                 meta = self._meta()
                 log_training_artifacts(self.client, self.run_id, rows, self.history_path,
@@ -677,9 +744,15 @@ class TrainingRun:
     def __enter__(self):
         return self
 
+    def _stop_monitor(self) -> None:
+        if self.monitor is not None:
+            self.monitor, monitor = None, self.monitor
+            monitor.finish()  # logs what it holds; it never raises
+
     def __exit__(self, exc_type, exc, tb):
         if exc_type is None:
             self._finish()
+        self._stop_monitor()
         status = "FINISHED" if exc_type is None else "KILLED" if exc_type is KeyboardInterrupt else "FAILED"
         if self.active:
             try:
@@ -819,6 +892,11 @@ def sync_experiment(client, exp_id: str, name: str, params, root: Path) -> str:
         if run.data.tags.get(key) != value:
             client.set_tag(run_id, key, value)
 
+    variant_dir = root / "data" / "prepared" / record["variant"]
+    if not run.inputs.dataset_inputs and (variant_dir / "meta.json").exists():
+        client.log_inputs(run_id, datasets=dataset_inputs(variant_dir, record["train"].get("train_split", "train")))
+        done.append("dataset inputs")
+
     if paths["history"].exists():
         rows = read_history(paths["history"])
         added = log_missing_history(client, run_id, rows)
@@ -827,16 +905,19 @@ def sync_experiment(client, exp_id: str, name: str, params, root: Path) -> str:
         if not client.list_artifacts(run_id, TRAINING_DIR):
             log_training_artifacts(client, run_id, rows, paths["history"], f"{name} - {record['dataset']}")
             done.append("loss curve")
+        timing = read_run_file(paths["timing"])
+        if "train_seconds" in timing and "train_seconds" not in run.data.metrics:
+            log_metrics(client, run_id, {"train_seconds": timing["train_seconds"]},
+                        step=rows[-1]["epoch"] if rows else 0)
 
     if "model.uri" not in run.data.tags:
-        tags = log_model(client, run_id, paths["weights"], params.mlflow.register,
-                         root / "data" / "prepared" / record["variant"])
+        tags = log_model(client, run_id, paths["weights"], params.mlflow.register, variant_dir)
         done.append(f"model (version {tags['model.version']})" if "model.version" in tags else "model")
 
     if paths["metrics"].exists():
         run = client.get_run(run_id)
         if "test_accuracy" not in run.data.metrics:
-            metrics = json.loads(paths["metrics"].read_text())
+            metrics = {**read_run_file(paths["info"]), **json.loads(paths["metrics"].read_text())}
             log_evaluation_into(client, run_id, name, metrics, evaluation_artifacts(name, root),
                                 params.mlflow.register, root, paths["weights"])
             done.append("test metrics and figures")

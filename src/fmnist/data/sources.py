@@ -22,6 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from fmnist.data.classes import DIGITS, FASHION_CLASSES
+from fmnist.cli import progress_bars
 from fmnist.data.idx import read_idx, write_idx
 from fmnist.errors import DataError
 from fmnist.params import Data
@@ -112,7 +113,7 @@ def _fetch(url: str, dest: Path, timeout: float) -> None:
     with urllib.request.urlopen(url, timeout=timeout) as response:
         total = int(response.headers.get("Content-Length") or 0) or None
         with open(dest, "wb") as out, tqdm(total=total, unit="B", unit_scale=True, leave=False,
-                                           desc=dest.name.removesuffix(".tmp")) as bar:
+                                           desc=dest.name.removesuffix(".tmp"), disable=not progress_bars()) as bar:
             for chunk in iter(lambda: response.read(1 << 16), b""):
                 out.write(chunk)
                 bar.update(len(chunk))

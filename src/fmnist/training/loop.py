@@ -110,7 +110,13 @@ def load_checkpoint(path: Path, device: torch.device) -> dict | None:
         return None
 
 
+# Per-epoch timings: they differ on every run, so they go to the timing file (and MLflow), never into
+# the weights, the history CSV or the metrics, which two identical runs must write byte for byte.
+TIMING = ("seconds", "images_per_s")
+
+
 def write_history(rows: list[dict], path: Path) -> None:
+    rows = [{k: v for k, v in row.items() if k not in TIMING} for row in rows]
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w") as f:
         f.write(",".join(rows[0]) + "\n")
@@ -119,9 +125,21 @@ def write_history(rows: list[dict], path: Path) -> None:
     os.replace(tmp, path)
 
 
+def write_timing(rows: list[dict], seconds: float, device: torch.device, processes: int, path: Path) -> None:
+    """The timing file: total training seconds and each epoch's seconds and images/s."""
+    record = {"train_seconds": round(seconds, 3), "device": str(device), "processes": processes,
+              "epochs": [{"epoch": r["epoch"], **{k: round(r[k], 3) for k in TIMING if k in r}} for r in rows]}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(record, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
 def train_experiment(name: str, cfg: Train, variant_dir, weights_path, history_path, checkpoint_dir,
-                     on_epoch: Callable[[dict], None] | None = None, progress: bool = True) -> dict:
-    """Train one experiment; write its weights and per-epoch history; return the final history row.
+                     on_epoch: Callable[[dict], None] | None = None, progress: bool = True,
+                     timing_path=None) -> dict:
+    """Train one experiment; write its weights, per-epoch history and timing file (default: beside the
+    weights, <weights>.timing.json); return the final history row (timings included).
 
     Resumes from `checkpoint_dir/last.pt` when it matches the settings and data (see `fingerprint`).
     """
@@ -256,6 +274,8 @@ def train_experiment(name: str, cfg: Train, variant_dir, weights_path, history_p
     weights_path.parent.mkdir(parents=True, exist_ok=True)
     history_path.parent.mkdir(parents=True, exist_ok=True)
     write_history(history, history_path)
+    write_timing(history, seconds, device, ranks.world,
+                 Path(timing_path) if timing_path else weights_path.with_suffix(".timing.json"))
     save_atomic({
         "experiment": name,
         "model": cfg.model,
@@ -269,7 +289,6 @@ def train_experiment(name: str, cfg: Train, variant_dir, weights_path, history_p
         "normalisation": meta["normalisation"],
         "train": json.loads(json.dumps(dataclasses.asdict(cfg))),
         "epochs": epochs,
-        "train_seconds": seconds,
         "parameters": count_parameters(model),
         "device": str(device),
         "processes": ranks.world,

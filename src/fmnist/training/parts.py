@@ -10,13 +10,17 @@ from fmnist.params import Augment, Train
 
 
 def resolve_device(name: str) -> torch.device:
-    """`auto` picks cuda, then mps, then cpu; asking for an absent accelerator is a params fault."""
+    """`auto` picks cuda, then mps, then cpu; `cuda:N` the N-th GPU; asking for an absent accelerator is a
+    params fault."""
     has_mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ParamsError("params.yaml: train.device is cuda but no CUDA device is available; "
-                          "use auto or cpu")
+    if name.startswith("cuda"):  # cuda or cuda:N
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(name.partition(":")[2] or 0)
+        if index >= count:
+            have = f"only cuda:0 to cuda:{count - 1} are" if count else "no CUDA device is"
+            raise ParamsError(f"params.yaml: train.device is {name} but {have} available; use auto or cpu")
     if name == "mps" and not has_mps:
         raise ParamsError("params.yaml: train.device is mps but no MPS device is available; use auto or cpu")
     return torch.device(name)

@@ -17,7 +17,7 @@ import yaml
 
 from fmnist.errors import ParamsError
 
-DATASETS = ("fashion-mnist", "mnist", "synthetic", "idx-dir")
+DATASETS = ("fashion-mnist", "mnist", "synthetic", "idx-dir", "image-folder")
 NORMALISATIONS = ("unit", "raw", "standard")
 ENCODINGS = ("onehot", "sparse")
 LOSSES = ("mse", "cross_entropy")
@@ -26,6 +26,10 @@ SCHEDULES = ("constant", "onecycle")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 SPLITS = ("train", "all")
 MODELS = ("tiny", "asl", "resnet")  # kept in step with fmnist.models.MODELS by a test
+BAD_FILES = ("refuse", "skip")
+# The smallest image side each model takes (fmnist.models' min_side, kept in step by a test; no torch here).
+MIN_SIDE = {"tiny": 15, "asl": 1, "resnet": 1}
+FIXED_SIZE = {"fashion-mnist": (28, 28), "mnist": (28, 28), "synthetic": (28, 28)}  # (H, W) of their images
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,11 @@ class Data:
     dataset: str = "fashion-mnist"
     source: str | None = None  # a local folder or URL overriding the mirrors; the folder for idx-dir
     name: str | None = None  # idx-dir: the dataset's name
-    classes: list[str] | None = None  # idx-dir: class names, else the label numbers
+    classes: list[str] | None = None  # idx-dir: class names, else the label numbers; image-folder: their order
+    image_size: list[int] = field(default_factory=lambda: [28, 28])  # image-folder: [H, W] the images become
+    test_fraction: float = 0.2  # image-folder without train/ and test/ folders: each class's share for test
+    split_seed: int = 0  # image-folder: the seed of that split and of the order of the images
+    bad_files: str = "refuse"  # image-folder: refuse, or skip (and list) files that cannot be decoded
     synthetic: Synthetic = field(default_factory=Synthetic)
     timeout: float = 10.0  # seconds per request
     retries: int = 2  # attempts per mirror
@@ -143,8 +151,10 @@ class Params:
 # --- checks -------------------------------------------------------------------------------------
 # Each rule: key -> (type, constraint). Types: int, float, bool, str, "str-list", "section".
 
-def _range(ge=None, gt=None, le=None):
+def _range(ge=None, gt=None, le=None, lt=None):
     def check(key, value):
+        if lt is not None and value >= lt:
+            raise ParamsError(f"params.yaml: {key} must be < {lt}, got {value}")
         if ge is not None and value < ge:
             raise ParamsError(f"params.yaml: {key} must be >= {ge}, got {value}")
         if gt is not None and value <= gt:
@@ -172,6 +182,10 @@ RULES: dict[str, dict[str, tuple]] = {
         "name": ((str, type(None)), None),
         "classes": (("str-list", type(None)), None),
         "synthetic": ("section", None),
+        "image_size": ("size", None),
+        "test_fraction": (float, _range(gt=0, lt=1)),
+        "split_seed": (int, _range(ge=0)),
+        "bad_files": (str, _one_of(BAD_FILES)),
         "timeout": (float, _range(gt=0)),
         "retries": (int, _range(ge=1)),
     },
@@ -228,6 +242,7 @@ RULES: dict[str, dict[str, tuple]] = {
 
 TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string",
               dict: "a mapping", "str-list": "a list of strings", "section": "a mapping",
+              "size": "[height, width] in pixels, each 1 to 4096",
               type(None): "null"}
 
 
@@ -236,6 +251,9 @@ def _type_ok(value, kind) -> bool:
         return any(_type_ok(value, k) for k in kind)
     if kind == "str-list":
         return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if kind == "size":
+        return (isinstance(value, list) and len(value) == 2
+                and all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 4096 for v in value))
     if kind in ("section", dict):
         return isinstance(value, dict)
     if kind is float:  # an integer is a fine number; a bool is not
@@ -305,6 +323,9 @@ def parse_params(raw: Any) -> Params:
 
     if data.dataset == "idx-dir" and not data.source:
         raise ParamsError("params.yaml: data.source must name the folder of IDX files when data.dataset is idx-dir")
+    if data.dataset == "image-folder" and not data.source:
+        raise ParamsError("params.yaml: data.source must name the folder of class folders when data.dataset is "
+                          "image-folder")
     if data.dataset == "synthetic" and prepare.val_size >= data.synthetic.train:
         raise ParamsError(
             f"params.yaml: prepare.val_size must be < data.synthetic.train ({data.synthetic.train}), "
@@ -341,8 +362,24 @@ def parse_params(raw: Any) -> Params:
             raise ParamsError(f"params.yaml: {where('epoch_limit')} must be >= 1 or null, got {exp.epoch_limit}")
         experiments[name] = exp
 
-    return Params(data=data, prepare=prepare, train=_build(Train, defaults), experiments=experiments,
-                  mlflow=mlflow, overrides={n: frozenset(s or {}) for n, s in raw_experiments.items()})
+    params = Params(data=data, prepare=prepare, train=_build(Train, defaults), experiments=experiments,
+                    mlflow=mlflow, overrides={n: frozenset(s or {}) for n, s in raw_experiments.items()})
+    if data.dataset in FIXED_SIZE:
+        check_image_size(params, FIXED_SIZE[data.dataset], f"{data.dataset} images are")
+    elif data.dataset == "image-folder":
+        check_image_size(params, data.image_size, "data.image_size is")
+    return params
+
+
+def check_image_size(params: Params, size, source: str) -> None:
+    """Refuse, naming the key, an experiment whose model cannot take images of `size` (H, W); `source`
+    says where the size comes from (idx-dir images have theirs, known once prepare reads them)."""
+    h, w = size
+    for name, exp in params.experiments.items():
+        need = MIN_SIDE[exp.model]
+        if min(h, w) < need:
+            raise ParamsError(f"params.yaml: {params.where(name, 'model')} {exp.model} needs images of at least "
+                              f"{need}x{need} pixels; {source} {h}x{w} (height x width)")
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:

@@ -66,6 +66,11 @@ def test_input_size_is_not_a_model_option():
     from fmnist.models import model_options
 
     assert all("input_size" not in model_options(name) for name in MODELS)
+    raw = params_with()
+    raw["experiments"]["resnet"]["model_config"] = {"input_size": [32, 32]}
+    with pytest.raises(ParamsError, match=r"^params.yaml: experiments.resnet.model_config.input_size: the input "
+                                          r"size comes from the images"):
+        parse_params(raw)
 
 
 # --- refusals before any training --------------------------------------------------------------------
@@ -88,7 +93,7 @@ def test_check_params_refuses_an_image_size_a_model_cannot_take(tmp_path):
     assert parse_params(raw).data.image_size == [8, 12]  # asl and resnet take 8x12
 
 
-@pytest.mark.parametrize("value", [[0, 28], [28], [28, 28, 1], "28x28", [28.0, 28], [True, 28], [28, 5000], None])
+@pytest.mark.parametrize("value", [[0, 28], [28], [28, 28, 1], "28x28", [28.0, 28], [True, 28], [28, 513], None])
 def test_a_bad_image_size_is_one_line_naming_the_key(value):
     with pytest.raises(ParamsError) as err:
         parse_params(params_with(dataset="image-folder", source="imgs", image_size=value))

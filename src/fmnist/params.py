@@ -242,7 +242,7 @@ RULES: dict[str, dict[str, tuple]] = {
 
 TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string",
               dict: "a mapping", "str-list": "a list of strings", "section": "a mapping",
-              "size": "[height, width] in pixels, each 1 to 4096",
+              "size": "[height, width] in pixels, each 1 to 512",
               type(None): "null"}
 
 
@@ -253,7 +253,7 @@ def _type_ok(value, kind) -> bool:
         return isinstance(value, list) and all(isinstance(v, str) for v in value)
     if kind == "size":
         return (isinstance(value, list) and len(value) == 2
-                and all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 4096 for v in value))
+                and all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 512 for v in value))
     if kind in ("section", dict):
         return isinstance(value, dict)
     if kind is float:  # an integer is a fine number; a bool is not
@@ -358,6 +358,9 @@ def parse_params(raw: Any) -> Params:
             raise ParamsError(
                 f"params.yaml: {where('batch_size')} must be at least 2 per process with distributed.nproc "
                 f"{exp.distributed.nproc}, got {exp.batch_size}")
+        if "input_size" in exp.model_config:
+            raise ParamsError(f"params.yaml: {where('model_config')}.input_size: the input size comes from the "
+                              f"images (data.image_size, or the IDX files), not from model_config")
         if exp.epoch_limit is not None and exp.epoch_limit < 1:
             raise ParamsError(f"params.yaml: {where('epoch_limit')} must be >= 1 or null, got {exp.epoch_limit}")
         experiments[name] = exp

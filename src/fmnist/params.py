@@ -149,7 +149,7 @@ class Params:
 
 
 # --- checks -------------------------------------------------------------------------------------
-# Each rule: key -> (type, constraint). Types: int, float, bool, str, "str-list", "section".
+# Each rule: key -> (type, constraint). Types: int, float, bool, str, "str-list", "section", "size".
 
 def _range(ge=None, gt=None, le=None, lt=None):
     def check(key, value):

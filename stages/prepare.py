@@ -6,7 +6,7 @@ import argparse
 from fmnist.cli import stage
 from fmnist.data.prepare import prepare_variant
 from fmnist.errors import ParamsError
-from fmnist.params import load_params
+from fmnist.params import check_image_size, load_params
 
 
 @stage
@@ -24,7 +24,8 @@ def main(argv=None):
                           f"choose one of: {', '.join(params.prepare.variants)}")
     normalisation, encoding = args.variant.split("-")
     meta = prepare_variant(args.raw, args.out or f"data/prepared/{args.variant}", normalisation, encoding,
-                           params.prepare.val_size)
+                           params.prepare.val_size,
+                           check_size=lambda size: check_image_size(params, size, f"{args.raw} holds"))
     sizes = ", ".join(f"{s} {v['x']['shape'][0]}" for s, v in meta["splits"].items())
     print(f"{meta['dataset']} {args.variant}: {sizes}")
 

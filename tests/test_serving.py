@@ -77,6 +77,11 @@ def test_the_served_champion_answers_with_class_probabilities(champion, tmp_path
         assert probs.shape == (4, 10)
         assert np.allclose(probs, expected, atol=1e-5)
         assert np.allclose(probs.sum(1), 1, atol=1e-5)
+
+        # Another height and width is resized to the trained 28x28 inside the served graph.
+        other = np.random.default_rng(6).integers(0, 256, (2, 1, 40, 30)).astype(float).tolist()
+        resized = np.asarray(post(f"http://127.0.0.1:{port}/invocations", {"inputs": other})["predictions"])
+        assert resized.shape == (2, 10) and np.allclose(resized.sum(1), 1, atol=1e-5)
     finally:
         os.killpg(server.pid, signal.SIGKILL)  # the server and its workers
         server.wait()

@@ -20,13 +20,19 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> t
         raise DataError(f"{path}: no such weights file (train it with dvc repro)") from None
     except Exception as exc:  # a damaged or foreign file: say which
         raise DataError(f"{path}: not a weights file this project wrote ({exc.__class__.__name__})") from None
-    model = build_model(record["model"], num_classes=len(record["classes"]), **record["model_config"])
+    model = build_model(record["model"], num_classes=len(record["classes"]),
+                        input_size=input_size(record), **record["model_config"])
     model.load_state_dict(record["state_dict"])
     return model.to(device).eval(), record
 
 
+def input_size(record: dict) -> tuple[int, int]:
+    """(H, W) of the images the model was trained on (28x28 for weights that do not record it)."""
+    return tuple(record.get("input_size", (28, 28)))
+
+
 def normalise(images_uint8: np.ndarray, record: dict) -> np.ndarray:
-    """Raw 0..255 images (N, 28, 28) to the model's input (N, 1, 28, 28), as prepare did."""
+    """Raw 0..255 images (N, H, W) to the model's input (N, 1, H, W), as prepare did."""
     norm = record["normalisation"]
     x = (images_uint8.astype(np.float32) - np.float32(norm["shift"])) / np.float32(norm["scale"])
     return x[:, None]
@@ -34,7 +40,7 @@ def normalise(images_uint8: np.ndarray, record: dict) -> np.ndarray:
 
 @torch.inference_mode()
 def predict_proba(model: torch.nn.Module, x, batch_size: int = 2000, tta: bool = False) -> np.ndarray:
-    """Softmax probabilities (N, C) for prepared inputs (N, 1, 28, 28); `tta` averages in the mirror image."""
+    """Softmax probabilities (N, C) for prepared inputs (N, 1, H, W); `tta` averages in the mirror image."""
     device = next(model.parameters()).device
     model.eval()
     out = []

@@ -19,7 +19,7 @@ import yaml
 from fmnist.data.classes import NAMED as NAMED_CLASSES
 from fmnist.errors import ParamsError
 
-DATASETS = ("fashion-mnist", "mnist", "synthetic", "idx-dir")
+DATASETS = ("fashion-mnist", "mnist", "synthetic", "idx-dir", "image-folder")
 NORMALISATIONS = ("unit", "raw", "standard")
 ENCODINGS = ("onehot", "sparse")
 LOSSES = ("mse", "cross_entropy")
@@ -28,6 +28,10 @@ SCHEDULES = ("constant", "onecycle")
 DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
 SPLITS = ("train", "all")
 MODELS = ("tiny", "asl", "resnet")  # kept in step with fmnist.models.MODELS by a test
+BAD_FILES = ("refuse", "skip")
+# The smallest image side each model takes (fmnist.models' min_side, kept in step by a test; no torch here).
+MIN_SIDE = {"tiny": 15, "asl": 1, "resnet": 1}
+FIXED_SIZE = {"fashion-mnist": (28, 28), "mnist": (28, 28), "synthetic": (28, 28)}  # (H, W) of their images
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,11 @@ class Data:
     dataset: str = "fashion-mnist"
     source: str | None = None  # a local folder or URL overriding the mirrors; the folder for idx-dir
     name: str | None = None  # idx-dir: the dataset's name
-    classes: list[str] | None = None  # idx-dir: class names (a named list is resolved), else the label numbers
+    classes: list[str] | None = None  # idx-dir: class names (a named list is resolved), else the label numbers; image-folder: their order
+    image_size: list[int] = field(default_factory=lambda: [28, 28])  # image-folder: [H, W] the images become
+    test_fraction: float = 0.2  # image-folder without train/ and test/ folders: each class's share for test
+    split_seed: int = 0  # image-folder: the seed of that split and of the order of the images
+    bad_files: str = "refuse"  # image-folder: refuse, or skip (and list) files that cannot be decoded
     synthetic: Synthetic = field(default_factory=Synthetic)
     timeout: float = 10.0  # seconds per request
     retries: int = 2  # attempts per mirror
@@ -144,10 +152,12 @@ class Params:
 
 
 # --- checks -------------------------------------------------------------------------------------
-# Each rule: key -> (type, constraint). Types: int, float, bool, str, "str-list", "section".
+# Each rule: key -> (type, constraint). Types: int, float, bool, str, "str-list", "section", "size".
 
-def _range(ge=None, gt=None, le=None):
+def _range(ge=None, gt=None, le=None, lt=None):
     def check(key, value):
+        if lt is not None and value >= lt:
+            raise ParamsError(f"params.yaml: {key} must be < {lt}, got {value}")
         if ge is not None and value < ge:
             raise ParamsError(f"params.yaml: {key} must be >= {ge}, got {value}")
         if gt is not None and value <= gt:
@@ -192,6 +202,10 @@ RULES: dict[str, dict[str, tuple]] = {
         "name": ((str, type(None)), None),
         "classes": (("str-list", str, type(None)), _class_names),
         "synthetic": ("section", None),
+        "image_size": ("size", None),
+        "test_fraction": (float, _range(gt=0, lt=1)),
+        "split_seed": (int, _range(ge=0)),
+        "bad_files": (str, _one_of(BAD_FILES)),
         "timeout": (float, _range(gt=0)),
         "retries": (int, _range(ge=1)),
     },
@@ -248,6 +262,7 @@ RULES: dict[str, dict[str, tuple]] = {
 
 TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string",
               dict: "a mapping", "str-list": "a list of strings", "section": "a mapping",
+              "size": "[height, width] in pixels, each 1 to 512",
               type(None): "null"}
 
 
@@ -256,6 +271,9 @@ def _type_ok(value, kind) -> bool:
         return any(_type_ok(value, k) for k in kind)
     if kind == "str-list":
         return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if kind == "size":
+        return (isinstance(value, list) and len(value) == 2
+                and all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 512 for v in value))
     if kind in ("section", dict):
         return isinstance(value, dict)
     if kind is float:  # an integer is a fine number; a bool is not
@@ -329,6 +347,9 @@ def parse_params(raw: Any) -> Params:
         data = dataclasses.replace(data, classes=NAMED_CLASSES[data.classes])
     if data.dataset == "idx-dir" and not data.source:
         raise ParamsError("params.yaml: data.source must name the folder of IDX files when data.dataset is idx-dir")
+    if data.dataset == "image-folder" and not data.source:
+        raise ParamsError("params.yaml: data.source must name the folder of class folders when data.dataset is "
+                          "image-folder")
     if data.dataset == "synthetic" and prepare.val_size >= data.synthetic.train:
         raise ParamsError(
             f"params.yaml: prepare.val_size must be < data.synthetic.train ({data.synthetic.train}), "
@@ -361,13 +382,32 @@ def parse_params(raw: Any) -> Params:
             raise ParamsError(
                 f"params.yaml: {where('batch_size')} must be at least 2 per process with distributed.nproc "
                 f"{exp.distributed.nproc}, got {exp.batch_size}")
+        if "input_size" in exp.model_config:
+            raise ParamsError(f"params.yaml: {where('model_config')}.input_size: the input size comes from the "
+                              f"images (data.image_size, or the IDX files), not from model_config")
         if exp.epoch_limit is not None and exp.epoch_limit < 1:
             raise ParamsError(f"params.yaml: {where('epoch_limit')} must be >= 1 or null, got {exp.epoch_limit}")
         experiments[name] = exp
 
-    return Params(data=data, prepare=prepare, train=_build(Train, defaults), experiments=experiments,
-                  mlflow=mlflow, overrides={n: frozenset(s or {}) for n, s in raw_experiments.items()},
-                  progress=progress)
+    params = Params(data=data, prepare=prepare, train=_build(Train, defaults), experiments=experiments,
+                    mlflow=mlflow, overrides={n: frozenset(s or {}) for n, s in raw_experiments.items()},
+                    progress=progress)
+    if data.dataset in FIXED_SIZE:
+        check_image_size(params, FIXED_SIZE[data.dataset], f"{data.dataset} images are")
+    elif data.dataset == "image-folder":
+        check_image_size(params, data.image_size, "data.image_size is")
+    return params
+
+
+def check_image_size(params: Params, size, source: str) -> None:
+    """Refuse, naming the key, an experiment whose model cannot take images of `size` (H, W); `source`
+    says where the size comes from (idx-dir images have theirs, known once prepare reads them)."""
+    h, w = size
+    for name, exp in params.experiments.items():
+        need = MIN_SIDE[exp.model]
+        if min(h, w) < need:
+            raise ParamsError(f"params.yaml: {params.where(name, 'model')} {exp.model} needs images of at least "
+                              f"{need}x{need} pixels; {source} {h}x{w} (height x width)")
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:

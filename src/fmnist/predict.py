@@ -2,8 +2,9 @@
 
 The model is a weights file (models/<experiment>.pt) or an MLflow model URI
 (models:/fmnist-resnet@champion). Any PNG or JPEG works, of any size and mode: it becomes a
-greyscale 28x28 image fitted like Fashion-MNIST's (aspect kept, centred, light garment on a dark
-ground; `--invert` for the usual dark-on-light photo). A file that is not an image gets a one-line
+greyscale image of the size the model was trained on (28x28 for Fashion-MNIST), fitted like
+Fashion-MNIST's (aspect kept, centred, light garment on a dark ground; `--invert` for the usual
+dark-on-light photo). A file that is not an image gets a one-line
 error naming it; the other files are still classified, and the exit status is then 2.
 """
 
@@ -36,21 +37,22 @@ def to_greyscale(image, background: int):
     return image.convert("L")
 
 
-def fit(image, background: int) -> np.ndarray:
-    """Scale the longer side to 28 pixels, keeping the aspect, and centre on a 28x28 background."""
+def fit(image, background: int, size: tuple[int, int] = (SIZE, SIZE)) -> np.ndarray:
+    """Scale the image to fit `size` (H, W), keeping the aspect, and centre it on a background of that size."""
     from PIL import Image
 
-    w, h = image.size
-    scale = SIZE / max(w, h)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    small = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
-    canvas = Image.new("L", (SIZE, SIZE), background)
-    canvas.paste(small, ((SIZE - size[0]) // 2, (SIZE - size[1]) // 2))
+    (w, h), (height, width) = image.size, size
+    scale = min(width / w, height / h)
+    scaled = (min(width, max(1, round(w * scale))), min(height, max(1, round(h * scale))))
+    small = image.resize(scaled, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    canvas = Image.new("L", (width, height), background)
+    canvas.paste(small, ((width - scaled[0]) // 2, (height - scaled[1]) // 2))
     return np.asarray(canvas, dtype=np.uint8)
 
 
-def load_image(path: str | Path, invert: bool = False) -> np.ndarray:
-    """One image file as uint8 (28, 28), light on dark like Fashion-MNIST; DataError names a bad file."""
+def load_image(path: str | Path, invert: bool = False, size: tuple[int, int] = (SIZE, SIZE)) -> np.ndarray:
+    """One image file as uint8 (H, W) of `size`, light on dark like Fashion-MNIST unless `invert`;
+    DataError names a bad file."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     path = Path(path)
@@ -64,20 +66,21 @@ def load_image(path: str | Path, invert: bool = False) -> np.ndarray:
     background = 255 if invert else 0
     try:
         with Image.open(path) as image:
-            image.draft("L", (SIZE * 4, SIZE * 4))  # JPEG: decode at a fraction of the size (big photos)
+            image.draft("L", (size[1] * 4, size[0] * 4))  # JPEG: decode at a fraction of the size (big photos)
             image = ImageOps.exif_transpose(image)  # photos: upright as the camera meant
-            pixels = fit(to_greyscale(image, background), background)
+            pixels = fit(to_greyscale(image, background), background, size)
     except UnidentifiedImageError:
         raise DataError(f"{path}: not an image (PNG or JPEG expected)") from None
     except Image.DecompressionBombError:
         raise DataError(f"{path}: image too large to decode safely") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise DataError(f"{path}: damaged or truncated image ({exc})") from None
+    except Exception as exc:  # damaged data makes PIL's decoders raise many kinds (OSError, SyntaxError, ...)
+        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise DataError(f"{path}: damaged or truncated image ({detail})") from None
     return 255 - pixels if invert else pixels
 
 
 class Predictor:
-    """Class probabilities for raw images (N, 28, 28) uint8, from a weights file or an MLflow model."""
+    """Class probabilities for raw images (N, H, W) uint8 of `self.size`, from a weights file or an MLflow model."""
 
     def __init__(self, source: str):
         self.source = source
@@ -88,10 +91,11 @@ class Predictor:
             self._from_weights(source)
 
     def _from_weights(self, path: str) -> None:
-        from fmnist.inference import load_model, normalise, predict_proba
+        from fmnist.inference import input_size, load_model, normalise, predict_proba
 
         model, record = load_model(path)
         self.classes = list(record["classes"])
+        self.size = input_size(record)
         tta = bool(record["train"].get("tta", False))
         self._predict = lambda pixels: predict_proba(model, normalise(pixels, record), tta=tta)
         if record.get("synthetic"):
@@ -114,6 +118,7 @@ class Predictor:
             raise DataError(f"{uri}: cannot load the model ({message})") from None
         meta = (model.metadata.metadata or {}) if model.metadata else {}
         self.classes = list(meta.get("classes") or [])
+        self.size = tuple(meta.get("input_size") or (SIZE, SIZE))  # models logged before sizes were recorded
         # The logged model takes pixels 0..255 and returns probabilities (see fmnist.tracking.served_model).
         self._predict = lambda pixels: np.asarray(model.predict(pixels[:, None].astype(np.float32)))
         if meta.get("synthetic"):
@@ -138,17 +143,17 @@ def main(argv=None) -> int:
     if args.top < 1:
         parser.error("--top must be at least 1")
 
+    predictor = Predictor(args.model)  # first: the images become the size the model was trained on
+    if predictor.note:
+        print(predictor.note, file=sys.stderr)
     images, failed = {}, []
     for path in args.images:
         try:
-            images[path] = load_image(path, invert=args.invert)
+            images[path] = load_image(path, invert=args.invert, size=predictor.size)
         except FmnistError as exc:
             failed.append(path)
             print(f"error: {exc}", file=sys.stderr)
     if images:
-        predictor = Predictor(args.model)
-        if predictor.note:
-            print(predictor.note, file=sys.stderr)
         probs = predictor(np.stack(list(images.values())))
         for path, p in zip(images, probs):
             best = np.argsort(-p)[:args.top]

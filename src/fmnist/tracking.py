@@ -442,13 +442,17 @@ def log_paths(client, run_id: str, paths, folder: str) -> None:
 
 
 def served_model(model, record: dict):
-    """The model as served: pixels 0..255, float32 (N, 1, 28, 28) in, class probabilities (N, C) out.
+    """The model as served: pixels 0..255, float32 (N, 1, H, W) in, class probabilities (N, C) out.
 
-    prepare's normalisation (and the mirror-image average when the experiment uses TTA) are part of
-    the graph, so a client needs nothing but the pixels.
+    prepare's normalisation, a bilinear resize to the training images' size (the identity at that size)
+    and the mirror-image average when the experiment uses TTA are part of the graph, so a client needs
+    nothing but the pixels.
     """
     import torch
 
+    from fmnist.inference import input_size
+
+    size = input_size(record)
     shift, scale = float(record["normalisation"]["shift"]), float(record["normalisation"]["scale"])
     tta = bool(record["train"].get("tta", False))
 
@@ -458,6 +462,7 @@ def served_model(model, record: dict):
             self.model = model
 
         def forward(self, x):
+            x = torch.nn.functional.interpolate(x, size=size, mode="bilinear", antialias=True)
             x = (x - shift) / scale
             probs = torch.softmax(self.model(x), dim=1)
             if tta:
@@ -471,16 +476,19 @@ def example_pixels(record: dict, variant_dir=None):
     """Two validation images as pixels (the model's input example), or two plain patterns without data."""
     import numpy as np
 
+    from fmnist.inference import input_size
+
+    h, w = input_size(record)
     try:
         x = np.load(Path(variant_dir) / "x_val.npy", mmap_mode="r")[:2]
         norm = record["normalisation"]
         pixels = np.clip(np.asarray(x, np.float32) * norm["scale"] + norm["shift"], 0, 255).round()
-        if pixels.shape == (2, 1, 28, 28):
+        if pixels.shape == (2, 1, h, w):
             return pixels.astype(np.float32)
     except (OSError, TypeError, ValueError):
         pass
-    pixels = np.zeros((2, 1, 28, 28), np.float32)
-    pixels[1, 0, 4:24, 8:20] = 200.0
+    pixels = np.zeros((2, 1, h, w), np.float32)
+    pixels[1, 0, h // 7:h - h // 7, w // 3:w - w // 3] = 200.0
     return pixels
 
 
@@ -493,26 +501,33 @@ def log_model(client, run_id: str, weights_path, register: bool, variant_dir=Non
     import mlflow.pytorch
     import numpy as np
     import torch
-    from mlflow.models import infer_signature
+    from mlflow.models import ModelSignature, infer_signature
+    from mlflow.types import Schema, TensorSpec
 
-    from fmnist.inference import load_model
+    from fmnist.inference import input_size, load_model
 
     model, record = load_model(weights_path)
     served = served_model(model, record)
     example = example_pixels(record, variant_dir)
     with torch.inference_mode():
         output = served(torch.from_numpy(example)).numpy()
+    # Any height and width in (-1: exported as dynamic); the graph resizes to the training size.
+    signature = ModelSignature(Schema([TensorSpec(np.dtype(np.float32), (-1, 1, -1, -1))]),
+                               infer_signature(example, output).outputs)
+    h, w = input_size(record)
     name = registered_name(record["experiment"])
     with mlflow.start_run(run_id=run_id):
         info = mlflow.pytorch.log_model(
-            served, name=MODEL_DIR, signature=infer_signature(example, output), input_example=example,
+            served, name=MODEL_DIR, signature=signature, input_example=example,
             serialization_format="pt2",  # a traced graph: loading it runs no pickled code
             registered_model_name=name if register else None,
             # Given, not inferred: inference loads the model in a subprocess and takes half a minute.
             pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", f"numpy=={np.__version__}"],
             metadata={"classes": list(record["classes"]), "dataset": record["dataset"],
                       "synthetic": bool(record["synthetic"]), "experiment": record["experiment"],
-                      "input": "pixels 0..255, float32 (N, 1, 28, 28), light garment on dark ground"},
+                      "input_size": [h, w],
+                      "input": f"pixels 0..255, float32 (N, 1, {h}, {w}) (other sizes are resized to it), "
+                               "light garment on dark ground"},
         )
     tags = {"model.uri": info.model_uri, "model.id": info.model_id}  # the id links the test metrics to it
     if register and info.registered_model_version is not None:
@@ -523,7 +538,7 @@ def log_model(client, run_id: str, weights_path, register: bool, variant_dir=Non
         if not (client.get_registered_model(name).description or ""):
             client.update_registered_model(
                 name, f"The fmnist pipeline's '{record['experiment']}' classifier. Input: pixels 0..255, "
-                      "float32 (N, 1, 28, 28), light on dark; output: class probabilities (the classes are in "
+                      f"float32 (N, 1, {h}, {w}) (other sizes are resized), light on dark; output: class probabilities (the classes are in "
                       f"the model's metadata). The alias '{CHAMPION}' marks the best test accuracy.")
     for key, value in tags.items():
         client.set_tag(run_id, key, value)

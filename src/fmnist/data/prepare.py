@@ -63,9 +63,14 @@ def encode(y: np.ndarray, encoding: str, num_classes: int) -> np.ndarray:
 
 
 def prepare_variant(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, normalisation: str,
-                    encoding: str, val_size: int) -> dict:
-    """Write one variant to `out_dir` atomically (a temp folder renamed at the end); return its meta."""
+                    encoding: str, val_size: int, check_size=None) -> dict:
+    """Write one variant to `out_dir` atomically (a temp folder renamed at the end); return its meta.
+
+    `check_size((H, W))`, when given, may refuse the image size before anything is written.
+    """
     raw = load_raw(raw_dir)
+    if check_size is not None:
+        check_size(raw["train"][0].shape[1:])
     record = raw["record"]
     num_classes = len(record["classes"])
     (x_tr, y_tr), (x_va, y_va) = split_train_val(*raw["train"], val_size)
@@ -80,7 +85,7 @@ def prepare_variant(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, norm
             "classes": record["classes"], "normalisation": norm, "encoding": encoding,
             "variant": f"{normalisation}-{encoding}", "splits": {}}
     for split, (x, y) in splits.items():
-        # (N, 1, 28, 28) float32: the layout the models take, so training maps it without a copy.
+        # (N, 1, H, W) float32: the layout the models take, so training maps it without a copy.
         xs = ((x.astype(np.float32) - np.float32(norm["shift"])) / np.float32(norm["scale"]))[:, None]
         ys = encode(y, encoding, num_classes)
         np.save(tmp / f"x_{split}.npy", xs)

@@ -1,4 +1,5 @@
-"""Get the four IDX files of a dataset into data/raw: from mirrors, a local folder or URL, or a generator.
+"""Get the four IDX files of a dataset into data/raw: from mirrors, a local folder or URL, a folder of
+image files (image-folder), or a generator.
 
 Every file lands atomically (temp file, checksum, rename), so data/raw never holds a partial or wrong
 file. `data/raw/dataset.json` records which dataset the files are, its class names and their MD5s:
@@ -247,6 +248,19 @@ def _fetch_dataset(data: Data, raw_dir: Path) -> dict:
             raise DataError(f"{folder}: labels go up to {n_classes - 1} but data.classes names {len(classes)} classes")
         record = {"id": "idx-dir", "name": data.name or folder.name, "synthetic": False, "classes": classes,
                   "config": {"source": str(folder)}}
+    elif data.dataset == "image-folder":
+        from fmnist.data.images import read_image_folder  # PIL; only when asked for
+
+        splits, classes, skipped = read_image_folder(data)
+        for split, (images, labels) in splits.items():
+            write_idx(raw_dir / FILES[f"{split}_images"], images)
+            write_idx(raw_dir / FILES[f"{split}_labels"], labels)
+        folder = Path(data.source)
+        record = {"id": "image-folder", "name": data.name or folder.resolve().name, "synthetic": False,
+                  "classes": classes, "skipped": skipped,
+                  "config": {"source": str(folder), "image_size": list(data.image_size),
+                             "test_fraction": data.test_fraction, "split_seed": data.split_seed,
+                             "bad_files": data.bad_files}}
     else:
         spec = PUBLISHED[data.dataset]
         record = {"id": data.dataset, "name": spec.name, "synthetic": False, "classes": spec.classes,

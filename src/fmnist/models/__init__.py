@@ -1,4 +1,7 @@
-"""Model registry: every model maps float (N, 1, 28, 28) to logits (N, C)."""
+"""Model registry: every model maps float (N, 1, H, W) to logits (N, C).
+
+The input size (H, W) is given when the model is built (its flatten sizes follow from it); 28x28 by default.
+"""
 
 from __future__ import annotations
 
@@ -12,17 +15,17 @@ from .tiny import Tiny
 
 MODELS: dict[str, type[nn.Module]] = {"tiny": Tiny, "asl": ASL, "resnet": ResNet}
 
-__all__ = ["MODELS", "ASL", "ResNet", "Tiny", "build_model", "count_parameters", "model_options"]
+__all__ = ["MODELS", "ASL", "ResNet", "Tiny", "build_model", "count_parameters", "min_side", "model_options"]
 
 
 def model_options(name: str) -> dict:
-    """The keyword options a model accepts (besides num_classes), with defaults."""
+    """The keyword options a model accepts (besides num_classes and input_size), with defaults."""
     cls = _lookup(name)
     params = inspect.signature(cls.__init__).parameters
     return {
         k: p.default
         for k, p in params.items()
-        if k not in ("self", "num_classes") and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        if k not in ("self", "num_classes", "input_size") and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
     }
 
 
@@ -33,12 +36,18 @@ def _lookup(name: str) -> type[nn.Module]:
         raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(sorted(MODELS))}") from None
 
 
-def build_model(name: str, num_classes: int = 10, **config) -> nn.Module:
-    """Build a registered model.
+def min_side(name: str) -> int:
+    """The smallest image height and width the model takes."""
+    return _lookup(name).min_side
+
+
+def build_model(name: str, num_classes: int = 10, input_size: tuple[int, int] = (28, 28), **config) -> nn.Module:
+    """Build a registered model for images of ``input_size`` (H, W).
 
     ``config`` holds the model's own keyword options (e.g. ``width`` for
     resnet). An unknown name raises ValueError listing the choices; an unknown
-    option raises TypeError naming the options the model accepts.
+    option raises TypeError naming the options the model accepts; a size the model cannot take raises
+    ValueError.
     """
     cls = _lookup(name)
     accepted = model_options(name)
@@ -48,7 +57,7 @@ def build_model(name: str, num_classes: int = 10, **config) -> nn.Module:
         raise TypeError(
             f"model {name!r} got unknown option(s): {', '.join(unknown)}; accepted options: {allowed}"
         )
-    return cls(num_classes=num_classes, **config)
+    return cls(num_classes=num_classes, input_size=tuple(input_size), **config)
 
 
 def count_parameters(model: nn.Module) -> dict:

@@ -27,7 +27,7 @@ class ASL(nn.Module):
     """Seed003 notebook network (256,867 parameters incl. BN moving stats).
 
     Three conv(3x3, same, relu) -> BN -> maxpool(2, same) blocks with
-    75/50/25 channels (28 -> 14 -> 7 -> 4), Dense(512, relu), Dropout(0.3),
+    75/50/25 channels (28 -> 14 -> 7 -> 4 for 28x28 inputs; any H x W works), Dense(512, relu), Dropout(0.3),
     Dense(C). Returns logits; softmax is applied by the loss.
 
     Keras defaults are reproduced: Glorot-uniform kernels, zero biases, BN
@@ -35,8 +35,14 @@ class ASL(nn.Module):
     rather than Keras' NHWC, which only permutes the Dense(512) input rows.
     """
 
-    def __init__(self, num_classes: int = 10) -> None:
+    min_side = 1
+
+    def __init__(self, num_classes: int = 10, input_size: tuple[int, int] = (28, 28)) -> None:
         super().__init__()
+        # Each "same" pool halves a side, rounding up: 28 -> 14 -> 7 -> 4.
+        h, w = input_size
+        for _ in range(3):
+            h, w = -(-h // 2), -(-w // 2)
         self.features = nn.Sequential(
             nn.Conv2d(1, 75, 3, padding=1),
             nn.ReLU(),
@@ -55,7 +61,7 @@ class ASL(nn.Module):
         )
         self.classifier = nn.Sequential(
             nn.Flatten(),
-            nn.Linear(4 * 4 * 25, 512),
+            nn.Linear(h * w * 25, 512),
             nn.ReLU(),
             nn.Dropout(0.3),
             nn.Linear(512, num_classes),

@@ -1,4 +1,4 @@
-"""A small, fast residual CNN for 28x28 greyscale images (ResNet-9 layout)."""
+"""A small, fast residual CNN for greyscale images of any size, 28x28 foremost (ResNet-9 layout)."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ class Residual(nn.Module):
 
 
 class ResNet(nn.Module):
-    """ResNet-9-style network adapted to 28x28 inputs; returns logits.
+    """ResNet-9-style network adapted to 28x28 inputs (any H x W works: the head pools globally); returns logits.
 
     Layout with w = ``width`` (default 32, about 1.6 M parameters):
 
@@ -50,9 +50,13 @@ class ResNet(nn.Module):
         num_classes: number of output logits.
         width: base channel count w; parameters grow about as w**2.
         dropout: dropout probability before the final linear layer.
+        input_size: (H, W) of the images; accepted for the registry's sake, the layers do not depend on it.
     """
 
-    def __init__(self, num_classes: int = 10, width: int = 32, dropout: float = 0.0) -> None:
+    min_side = 1
+
+    def __init__(self, num_classes: int = 10, width: int = 32, dropout: float = 0.0,
+                 input_size: tuple[int, int] = (28, 28)) -> None:
         super().__init__()
         if width < 1:
             raise ValueError(f"width must be a positive integer, got {width!r}")

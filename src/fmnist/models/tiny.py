@@ -12,16 +12,22 @@ class Tiny(nn.Module):
     Conv2d(1,1,7) -> ReLU -> MaxPool2d(5, stride=1) -> Conv2d(1,1,5) -> ReLU
     -> Flatten -> Linear(196,98) -> Dropout(0.1) -> ReLU -> Linear(98,C).
 
-    Input is float (N, 1, 28, 28); output is LOGITS (N, C). The seed ended in
+    Input is float (N, 1, H, W), H and W at least 15 (``input_size``, 28x28 as the seed's); output is
+    LOGITS (N, C). The seed ended in
     Softmax and trained with MSELoss; here softmax is left to the loss and to
     prediction, so that every model in the registry has the same contract. The
     ``mse`` loss applies softmax and then MSE against one-hot targets, which is
     exactly the seed's Softmax + MSELoss.
     """
 
-    def __init__(self, num_classes: int = 10, dropout: float = 0.1) -> None:
+    min_side = 15  # the 7x7 conv, 5x5 pool and 5x5 conv take 14 pixels off each side's length
+
+    def __init__(self, num_classes: int = 10, dropout: float = 0.1, input_size: tuple[int, int] = (28, 28)) -> None:
         super().__init__()
-        # Spatial sizes: 28 -conv7-> 22 -pool5/s1-> 18 -conv5-> 14, so 14*14 = 196.
+        h, w = input_size
+        if min(h, w) < self.min_side:
+            raise ValueError(f"model tiny needs images of at least {self.min_side}x{self.min_side} pixels, got {h}x{w}")
+        # Spatial sizes: 28 -conv7-> 22 -pool5/s1-> 18 -conv5-> 14, so 14*14 = 196 at 28x28.
         self.features = nn.Sequential(
             nn.Conv2d(1, 1, kernel_size=7),
             nn.ReLU(),
@@ -31,7 +37,7 @@ class Tiny(nn.Module):
         )
         self.classifier = nn.Sequential(
             nn.Flatten(),
-            nn.Linear(196, 98),
+            nn.Linear((h - 14) * (w - 14), 98),
             nn.Dropout(dropout),
             nn.ReLU(),
             nn.Linear(98, num_classes),

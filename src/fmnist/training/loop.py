@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from fmnist.data.prepare import load_variant
 from fmnist.errors import ParamsError
-from fmnist.models import build_model, count_parameters
+from fmnist.models import build_model, count_parameters, min_side
 from fmnist.training import distributed
 from fmnist.training.parts import (augment, class_indices, loss_fn, make_optimizer, make_schedule,
                                    resolve_device)
@@ -163,7 +163,12 @@ def train_experiment(name: str, cfg: Train, variant_dir, weights_path, history_p
                           f"its training set ({n_train} images)")
 
     classes = meta["classes"]
-    model = build_model(cfg.model, num_classes=len(classes), **cfg.model_config).to(device)
+    input_size = tuple(meta["splits"]["train"]["x"]["shape"][-2:])  # (H, W) of the prepared images
+    if min(input_size) < min_side(cfg.model):  # prepare checks too, but the model may have changed since
+        need = min_side(cfg.model)
+        raise ParamsError(f"params.yaml: model {cfg.model} of experiment {name} needs images of at least "
+                          f"{need}x{need} pixels; {variant_dir} holds {input_size[0]}x{input_size[1]} (height x width)")
+    model = build_model(cfg.model, num_classes=len(classes), input_size=input_size, **cfg.model_config).to(device)
     if ranks.active and device.type == "cuda":  # batch statistics over the global batch (GPU-only in PyTorch)
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     if device.type in ("cuda", "cpu"):  # NHWC: faster convolutions and pooling on both (1.2-1.3x on CPU)
@@ -280,6 +285,7 @@ def train_experiment(name: str, cfg: Train, variant_dir, weights_path, history_p
         "experiment": name,
         "model": cfg.model,
         "model_config": dict(cfg.model_config),
+        "input_size": list(input_size),  # (H, W): predict and the served model resize images to it
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "classes": list(classes),
         "dataset": meta["dataset"],

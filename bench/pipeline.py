@@ -16,7 +16,6 @@ bench/results/<device>.json.
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime
 import os
 import shutil
@@ -28,6 +27,7 @@ from pathlib import Path
 
 import yaml
 
+from fmnist.tables import read_history
 from throughput import append_result, load_average, machine_info  # bench/ is on sys.path when run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,9 +61,8 @@ def stage_names(repo: Path, env: dict) -> list[str]:
 
 
 def epoch_seconds(repo: Path, experiment: str) -> float | None:
-    with open(repo / "plots" / "train" / f"{experiment}.csv") as f:
-        rows = list(csv.DictReader(f))
-    return float(rows[-1]["seconds"]) if rows else None
+    history = read_history(repo / "plots" / "train" / f"{experiment}.csv")
+    return float(history["seconds"].iloc[-1]) if len(history) else None
 
 
 def main(argv=None) -> dict:

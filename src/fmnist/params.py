@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -143,6 +145,17 @@ class Params:
 # --- checks -------------------------------------------------------------------------------------
 # Each rule: key -> (type, constraint). Types: int, float, bool, str, "str-list", "section".
 
+def _show(value) -> str:
+    """A value as a one-line message shows it: its repr (newlines escaped), cut short."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _key(key) -> str:
+    """A key as a message names it: plain when it is a plain name, else its repr."""
+    return key if isinstance(key, str) and re.fullmatch(r"[\w.-]+", key) else _show(key)
+
+
 def _range(ge=None, gt=None, le=None):
     def check(key, value):
         if ge is not None and value < ge:
@@ -159,18 +172,30 @@ def _one_of(choices):
         values = value if isinstance(value, list) else [value]
         for v in values:
             if v not in choices:
-                raise ParamsError(f"params.yaml: {key} must be one of {', '.join(choices)}; got '{v}'")
+                raise ParamsError(f"params.yaml: {key} must be one of {', '.join(choices)}; got {_show(v)}")
         if isinstance(value, list) and not value:
             raise ParamsError(f"params.yaml: {key} must list at least one of {', '.join(choices)}")
     return check
 
+
+def _names(key, value):
+    """Class names: each one present and told apart (they label every figure, table and prediction)."""
+    for name in value:
+        if not name.strip():
+            raise ParamsError(f"params.yaml: {key} holds an empty name")
+    twice = [name for name in dict.fromkeys(value) if value.count(name) > 1]
+    if twice:
+        raise ParamsError(f"params.yaml: {key} names {_show(twice[0])} more than once")
+
+
+SEED = _range(ge=0, le=2**32 - 1)  # torch seeds derived from it must stay within 64 bits
 
 RULES: dict[str, dict[str, tuple]] = {
     "data": {
         "dataset": (str, _one_of(DATASETS)),
         "source": ((str, type(None)), None),
         "name": ((str, type(None)), None),
-        "classes": (("str-list", type(None)), None),
+        "classes": (("str-list", type(None)), _names),
         "synthetic": ("section", None),
         "timeout": (float, _range(gt=0)),
         "retries": (int, _range(ge=1)),
@@ -178,13 +203,13 @@ RULES: dict[str, dict[str, tuple]] = {
     "data.synthetic": {
         "train": (int, _range(ge=10)),
         "test": (int, _range(ge=10)),
-        "seed": (int, _range(ge=0)),
+        "seed": (int, SEED),
     },
     "prepare": {
         "normalisations": ("str-list", _one_of(NORMALISATIONS)),
         "encodings": ("str-list", _one_of(ENCODINGS)),
         "val_size": (int, _range(ge=1)),
-        "sample_seed": (int, _range(ge=0)),
+        "sample_seed": (int, SEED),
     },
     "train": {
         "model": ((str, type(None)), _one_of(MODELS)),
@@ -204,7 +229,7 @@ RULES: dict[str, dict[str, tuple]] = {
         "train_split": (str, _one_of(SPLITS)),
         "track_test": (bool, None),
         "model_config": (dict, None),
-        "seed": (int, _range(ge=0)),
+        "seed": (int, SEED),
         "device": (str, _one_of(DEVICES)),
         "compile": (bool, None),
         "epoch_limit": ((int, type(None)), None),
@@ -254,14 +279,18 @@ def _check_section(path: str, rules_key: str, raw: Any) -> dict:
     rules = RULES[rules_key]
     out = {}
     for key, value in raw.items():
-        where = f"{path}.{key}"
+        where = f"{path}.{_key(key)}"
         if key not in rules:
             raise ParamsError(f"params.yaml: unknown key {where}; allowed: {', '.join(rules)}")
         kind, check = rules[key]
         if not _type_ok(value, kind):
             kinds = kind if isinstance(kind, tuple) else (kind,)
             wanted = " or ".join(TYPE_NAMES[k] for k in kinds)
-            raise ParamsError(f"params.yaml: {where} must be {wanted}, got {value!r}")
+            hint = ("; quote names YAML reads as numbers or booleans, e.g. ['0', '1']"
+                    if "str-list" in kinds and isinstance(value, list) else "")
+            raise ParamsError(f"params.yaml: {where} must be {wanted}, got {_show(value)}{hint}")
+        if isinstance(value, float) and not math.isfinite(value):  # NaN passes every range check
+            raise ParamsError(f"params.yaml: {where} must be a finite number, got {value}")
         if kind == "section":
             value = _check_section(where, f"{rules_key}.{key}", value)
         if check is not None and value is not None:
@@ -296,7 +325,7 @@ def parse_params(raw: Any) -> Params:
     sections = ("data", "prepare", "train", "experiments", "mlflow")
     for key in raw:
         if key not in sections:
-            raise ParamsError(f"params.yaml: unknown key {key}; allowed: {', '.join(sections)}")
+            raise ParamsError(f"params.yaml: unknown key {_key(key)}; allowed: {', '.join(sections)}")
 
     data = _build(Data, _check_section("data", "data", raw.get("data")))
     prepare = _build(Prepare, _check_section("prepare", "prepare", raw.get("prepare")))
@@ -313,9 +342,14 @@ def parse_params(raw: Any) -> Params:
     raw_experiments = raw.get("experiments") or {}
     if not isinstance(raw_experiments, dict):
         raise ParamsError("params.yaml: experiments must be a mapping of name -> settings")
+    if not raw_experiments:
+        raise ParamsError("params.yaml: experiments names no experiment; add one (its model and variant)")
     experiments = {}
     for name, settings in raw_experiments.items():
-        path = f"experiments.{name}"
+        path = f"experiments.{_key(name)}"
+        if not (isinstance(name, str) and re.fullmatch(r"[A-Za-z0-9][\w.-]*", name)):
+            raise ParamsError(f"params.yaml: experiment name {_key(name)} may hold only letters, digits, "
+                              "'_', '.' and '-' (it names files and DVC stages)")
         own = _check_section(path, "train", settings)
         merged = {**defaults, **own}
         for section in ("augment", "distributed"):  # a partial section overrides key by key
@@ -325,10 +359,13 @@ def parse_params(raw: Any) -> Params:
         where = lambda key: path + "." + key if key in own else "train." + key  # noqa: E731
         if exp.model is None:
             raise ParamsError(f"params.yaml: {path}.model is missing; choose one of: {', '.join(MODELS)}")
+        if exp.variant is None:
+            raise ParamsError(f"params.yaml: {path}.variant is missing; choose one of: "
+                              f"{', '.join(prepare.variants)}")
         if exp.variant not in prepare.variants:
             raise ParamsError(
                 f"params.yaml: {where('variant')} must be a variant that prepare builds "
-                f"({', '.join(prepare.variants)}); got '{exp.variant}'")
+                f"({', '.join(prepare.variants)}); got {_show(exp.variant)}")
         if exp.loss == "mse" and exp.encoding != "onehot":
             raise ParamsError(
                 f"params.yaml: {where('loss')} mse needs one-hot labels; "

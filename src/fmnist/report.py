@@ -8,7 +8,6 @@ links images by relative path, HTML embeds them as base64 data URIs so the file 
 from __future__ import annotations
 
 import base64
-import csv
 import html
 import json
 import os
@@ -16,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fmnist import plots
+from fmnist import plots, tables
 from fmnist.errors import DataError
 from fmnist.params import Train
 
@@ -49,7 +48,7 @@ class Block:
 
 def _inline_html(text: str) -> str:
     """Escape, then turn `code` and **bold** into tags (the only inline markup the report uses)."""
-    text = html.escape(text)
+    text = html.escape(str(text))
     text = re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
     return re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", text)
 
@@ -133,20 +132,6 @@ def data_uri(path: Path) -> str:
 
 # --- reading the pipeline's files ---------------------------------------------------------------
 
-def read_csv(path: Path) -> list[dict]:
-    """Rows as dicts, numbers converted (the CSVs here hold names, ints and floats)."""
-    def value(v: str):
-        for kind in (int, float):
-            try:
-                return kind(v)
-            except ValueError:
-                pass
-        return v
-
-    with open(path, newline="") as f:
-        return [{k: value(v) for k, v in row.items()} for row in csv.DictReader(f)]
-
-
 def load_results(root: Path, experiments: list[str]) -> dict[str, dict]:
     """Each experiment's metrics, training history and misclassification table."""
     results = {}
@@ -158,8 +143,8 @@ def load_results(root: Path, experiments: list[str]) -> dict[str, dict]:
         table = root / "plots" / "misclassified" / f"{name}.csv"
         results[name] = {
             "metrics": json.loads(path.read_text()),
-            "history": read_csv(history) if history.exists() else [],
-            "misclassified": read_csv(table) if table.exists() else [],
+            "history": tables.read_history(history).to_dict("records") if history.exists() else [],
+            "misclassified": tables.read_misclassified(table).to_dict("records") if table.exists() else [],
         }
     return results
 

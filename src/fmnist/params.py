@@ -179,7 +179,10 @@ def _one_of(choices):
 
 
 def _names(key, value):
-    """Class names: each one present and told apart (they label every figure, table and prediction)."""
+    """Class names: two at least, each one present and told apart (they label every figure, table and
+    prediction)."""
+    if len(value) < 2:
+        raise ParamsError(f"params.yaml: {key} must name two classes or more, got {_show(value)}")
     for name in value:
         if not name.strip():
             raise ParamsError(f"params.yaml: {key} holds an empty name")

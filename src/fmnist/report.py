@@ -276,7 +276,7 @@ def build_blocks(root: Path, settings: dict[str, Train], results: dict[str, dict
             per_class = m["per_class"]
             rows = []
             for i, row in enumerate(r["misclassified"]):
-                rows.append([row["class"], str(row["images"]), fmt_pct(row["accuracy"]),
+                rows.append([row["class"], str(row["images"]), fmt_pct(row["accuracy"]) if row["images"] else "-",
                              f"{per_class['precision'][i]:.3f}", f"{per_class['f1'][i]:.3f}", str(row["errors"]),
                              fmt_pct(row["error_share"]), mistaken_for(row)])
             blocks.append(Block("table", header=[

@@ -152,6 +152,8 @@ def _from_folder(folder: Path, name: str, raw_dir: Path, md5: str | None) -> Non
     """Copy `name` (or its uncompressed twin) from a local folder, gzipping plain IDX files."""
     gz, plain = folder / name, folder / name.removesuffix(".gz")
     tmp = raw_dir / (name + ".tmp")
+    if md5 is None and (gz.exists() or plain.exists()):  # no checksum: it must read as IDX; a fault names it
+        read_idx(gz if gz.exists() else plain, ndim=1 if "-labels-" in name else 3)
     try:
         if gz.exists():
             shutil.copyfile(gz, tmp)

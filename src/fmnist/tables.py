@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -54,11 +55,13 @@ def read_table(path: str | os.PathLike, column_type, required: tuple[str, ...] =
             dtype = {c: column_type(c) for c in columns}
         except KeyError as exc:
             raise DataError(f"{path}: unexpected column {exc.args[0]!r}; rerun the stage that writes it") from None
-        return pd.read_csv(path, dtype=dtype, keep_default_na=False, index_col=False,
-                           na_values={c: MISSING for c, kind in dtype.items() if kind == "float64"})
+        with warnings.catch_warnings():  # pandas only warns when a row is longer than the header
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            return pd.read_csv(path, dtype=dtype, keep_default_na=False, index_col=False,
+                               na_values={c: MISSING for c, kind in dtype.items() if kind == "float64"})
     except FileNotFoundError:
         raise DataError(f"{path}: missing; rerun the stage that writes it") from None
-    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:  # EmptyDataError is a ValueError
+    except (ValueError, pd.errors.ParserWarning) as exc:  # ParserError, EmptyDataError, UnicodeDecodeError too
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(f"{path}: not a valid table ({reason})") from None
 

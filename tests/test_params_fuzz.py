@@ -233,3 +233,25 @@ def test_an_accepted_mutant_trains_one_epoch(variants, mutant):
             assert_one_line(exc)
             return
     assert final["epoch"] == 1 and 0 <= final["val_acc"] <= 1
+
+
+@pytest.mark.parametrize("model,config,message", [
+    ("asl", {"width": 8}, "model_config.width of experiment e: model asl takes no such option; it takes: none"),
+    ("resnet", {"width": "wide"}, "model_config.width of experiment e must be an integer, got 'wide'"),
+    ("resnet", {"width": 8.5}, "model_config.width of experiment e must be an integer, got 8.5"),
+    ("tiny", {"dropout": math.nan}, "model_config.dropout of experiment e must be a finite number, got nan"),
+    ("tiny", {"dropout": None}, "model_config.dropout of experiment e must be a finite number, got None"),
+    ("resnet", {"width": 0}, "model_config of experiment e: width must be a positive integer, got 0"),
+    ("tiny", {"dropout": 2}, "model_config of experiment e: dropout probability has to be between 0 and 1"),
+])
+def test_model_config_faults_are_one_line_naming_the_option(variants, tmp_path, model, config, message):
+    """model_config is free-form in params.yaml; the training function checks it against the model's options."""
+    from fmnist.params import Train
+    from fmnist.training import train_experiment
+
+    cfg = Train(model=model, variant="unit-sparse", epochs=1, batch_size=8, device="cpu", model_config=config)
+    with pytest.raises(ParamsError) as err:
+        train_experiment("e", cfg, variants / "unit-sparse", tmp_path / "w.pt", tmp_path / "h.csv", tmp_path / "ck",
+                         progress=False)
+    assert str(err.value).startswith("params.yaml: " + message) and "\n" not in str(err.value)
+    assert not (tmp_path / "w.pt").exists()

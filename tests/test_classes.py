@@ -182,16 +182,18 @@ def test_a_class_only_in_the_test_split_is_refused(tmp_path):
         prepare(tmp_path)
 
 
-def test_a_class_only_among_the_validation_images_is_refused(tmp_path):
-    from fmnist.errors import DataError
-
+def test_a_class_only_among_the_validation_images_is_a_warning(tmp_path, capsys):
+    """Documented: a class whose training images all validate (a file sorted by class, or a tiny training
+    set) is prepared with a one-line warning naming it, not refused."""
     fetch(tmp_path, train_labels=[0, 1] * 8 + [2] * 4, test_labels=[0, 1, 2])  # sorted: class 2 comes last
-    with pytest.raises(DataError) as err:
-        prepare(tmp_path, val_size=4)
-    assert one_line(err.value).endswith(
-        "class '2' (label 2) has images only among the last 4, which validate (prepare.val_size); "
-        "shuffle the training file or lower prepare.val_size")
-    assert prepare(tmp_path, val_size=3)["splits"]["val"]["y"]["shape"] == [3]
+    capsys.readouterr()
+    assert prepare(tmp_path, val_size=4)["splits"]["val"]["y"]["shape"] == [4]
+    assert capsys.readouterr().err == (
+        f"warning: {tmp_path}/raw/train-labels-idx1-ubyte.gz: class '2' (label 2) has images only among the "
+        "last 4, which validate (prepare.val_size), so the model cannot learn it; shuffle the training file or "
+        "lower prepare.val_size\n")
+    prepare(tmp_path, val_size=3)
+    assert capsys.readouterr().err == ""
 
 
 def test_labels_that_skip_a_number_are_refused_at_prepare(tmp_path):

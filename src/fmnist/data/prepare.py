@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -38,8 +39,9 @@ def load_raw(raw_dir: str | os.PathLike) -> dict:
 
 
 def check_training_classes(raw: dict, y_train: np.ndarray, val_size: int, raw_dir) -> None:
-    """Every class needs training images: a model cannot learn a class it never sees, and its test
-    images would all count as errors. Names the classes without one, and why."""
+    """A model cannot learn a class it never sees. A class absent from the training file is a fault
+    of the data (a skipped label number, a name too many): refused. A class whose training images all
+    fall among the last `val_size` (a file sorted by class, or a tiny training set) gets a warning."""
     classes = raw["record"]["classes"]
     seen = np.bincount(y_train, minlength=len(classes)) > 0
     if seen.all():
@@ -56,8 +58,9 @@ def check_training_classes(raw: dict, y_train: np.ndarray, val_size: int, raw_di
         raise DataError(f"{path}: no training image of class {named(absent)}; every class needs training "
                         "images (number the labels 0 to K-1 without gaps, and name only those in data.classes)")
     late = np.flatnonzero(~seen)
-    raise DataError(f"{path}: class {named(late)} has images only among the last {val_size}, which "
-                    "validate (prepare.val_size); shuffle the training file or lower prepare.val_size")
+    print(f"warning: {path}: class {named(late)} has images only among the last {val_size}, which validate "
+          "(prepare.val_size), so the model cannot learn it; shuffle the training file or lower prepare.val_size",
+          file=sys.stderr)
 
 
 def split_train_val(x: np.ndarray, y: np.ndarray, val_size: int):

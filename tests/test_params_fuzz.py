@@ -133,13 +133,15 @@ def plausible_mutants(draw):
     return raw, touched, draw(st.integers(0, 1000))
 
 
-PARAMS_FILE = Path(tempfile.mkdtemp()) / "params.yaml"
+@pytest.fixture(scope="module")
+def params_file(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("params") / "params.yaml"
 
 
-def load(raw):
+def load(raw, path: Path):
     """load_params on the mutant written as a params.yaml file."""
-    PARAMS_FILE.write_text(yaml.safe_dump(raw, sort_keys=False, allow_unicode=True))
-    return load_params(PARAMS_FILE)
+    path.write_text(yaml.safe_dump(raw, sort_keys=False, allow_unicode=True))
+    return load_params(path)
 
 
 def assert_one_line(exc: FmnistError):
@@ -175,10 +177,10 @@ def assert_well_typed(config, where="params"):
 
 @settings(max_examples=250, deadline=None)
 @given(mutants())
-def test_a_mutant_is_accepted_or_refused_in_one_line(mutant):
-    raw, touched, _ = mutant
+def test_a_mutant_is_accepted_or_refused_in_one_line(params_file, mutant):
+    raw, _, _ = mutant
     try:
-        params = load(raw)
+        params = load(raw, params_file)
     except ParamsError as exc:
         assert_one_line(exc)
     else:
@@ -209,12 +211,12 @@ def variants(tmp_path_factory):
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.filter_too_much,
                                                                  HealthCheck.too_slow])
 @given(mutant=st.one_of(plausible_mutants(), mutants()))
-def test_an_accepted_mutant_trains_one_epoch(variants, mutant):
+def test_an_accepted_mutant_trains_one_epoch(variants, params_file, mutant):
     from fmnist.training import train_experiment
 
     raw, touched, pick = mutant
     try:
-        params = load(raw)
+        params = load(raw, params_file)
     except ParamsError:
         assume(False)  # refusals are the test above's
     names = list(params.experiments)

@@ -136,3 +136,57 @@ def test_stage_without_the_package_says_how_to_get_it(stage, tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: the fmnist package is not installed")
     assert ". .venv/bin/activate" in proc.stderr and "make install" in proc.stderr
+
+
+FLOAT_KEYS = [f"{section}.{key}" for section, rules in __import__("fmnist.params").params.RULES.items()
+              for key, (kind, _) in rules.items() if kind is float]
+
+
+def test_every_float_key_is_checked_here():
+    assert FLOAT_KEYS == ["data.test_fraction", "data.timeout", "train.lr", "train.weight_decay", "train.momentum",
+                          "train.label_smoothing", "train.augment.erase"]
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")], ids=["nan", "inf", "-inf"])
+@pytest.mark.parametrize("path", FLOAT_KEYS)
+def test_float_keys_refuse_nan_and_infinities(path, value):
+    raw = with_change(path, value)
+    if path == "train.augment.erase":
+        raw = with_change("train.augment", {"erase": value})
+    with pytest.raises(ParamsError) as err:
+        parse_params(raw)
+    assert str(err.value) == f"params.yaml: {path} must be a finite number, got {value}"
+
+
+@pytest.mark.parametrize("text", [".nan", ".NaN", ".inf", "-.inf", ".Inf"])
+def test_yaml_nan_and_inf_are_refused_in_one_line(tmp_path, text):
+    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text().replace("lr: 0.001", f"lr: {text}"))
+    with pytest.raises(ParamsError, match=r"^params.yaml: train.lr must be a finite number, got (nan|inf|-inf)$"):
+        load_params(tmp_path / "params.yaml")
+
+
+@pytest.mark.parametrize("override,message", [
+    ("train.lr=nan", "train.lr must be a finite number, got nan"),
+    ("experiments.resnet.momentum=inf", "experiments.resnet.momentum must be a finite number, got inf"),
+    ("data.timeout=-inf", "data.timeout must be a finite number, got -inf"),
+    ("experiments.resnet.augment.erase=nan", "experiments.resnet.augment.erase must be a finite number, got nan"),
+])
+def test_set_param_nan_is_refused_in_one_line(tmp_path, override, message):
+    """`dvc exp run -S key=nan` writes params.yaml through DVC's own override code (Hydra's grammar reads
+    nan and inf as floats); the result is refused like any other bad value."""
+    from dvc.utils.hydra import apply_overrides
+
+    path = tmp_path / "params.yaml"
+    path.write_text((ROOT / "params.yaml").read_text())
+    apply_overrides(path, [override])
+    with pytest.raises(ParamsError) as err:
+        load_params(path)
+    assert str(err.value) == "params.yaml: " + message
+
+
+def test_check_params_command_refuses_nan(tmp_path, env_with_venv):
+    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text().replace("lr: 0.001", "lr: .nan"))
+    proc = subprocess.run([sys.executable, "-m", "fmnist.cli", "check-params", str(tmp_path / "params.yaml")],
+                          capture_output=True, text=True, env=env_with_venv)
+    assert proc.returncode == 2
+    assert proc.stderr == "error: params.yaml: train.lr must be a finite number, got nan\n"

@@ -52,7 +52,10 @@ def compute_metrics(y_true: np.ndarray, probs: np.ndarray, classes: list[str], l
     return {
         "test_accuracy": float(skm.accuracy_score(y_true, y_pred)),
         "test_loss": round(test_loss(y_true, probs, loss), 6),
-        "macro_f1": round(float(skm.f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)), 6),
+        # Over the classes the test split holds or the model predicts (scikit-learn's own default): a
+        # class with no test image that is never predicted has no F1 to average, not an F1 of 0.
+        "macro_f1": round(float(skm.f1_score(y_true, y_pred, labels=np.union1d(y_true, y_pred), average="macro",
+                                             zero_division=0)), 6),
         "errors": errors,
         "test_images": n,
         # Lists, not a mapping per class: `dvc metrics show` leaves lists out of its table, so the

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,6 +155,17 @@ class Params:
 # --- checks -------------------------------------------------------------------------------------
 # Each rule: key -> (type, constraint). Types: int, float, bool, str, "str-list", "section", "size".
 
+def _show(value) -> str:
+    """A value as a one-line message shows it: its repr (newlines escaped), cut short."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _key(key) -> str:
+    """A key as a message names it: plain when it is a plain name, else its repr."""
+    return key if isinstance(key, str) and re.fullmatch(r"[\w.-]+", key) else _show(key)
+
+
 def _range(ge=None, gt=None, le=None, lt=None):
     def check(key, value):
         if lt is not None and value >= lt:
@@ -172,27 +184,42 @@ def _one_of(choices):
         values = value if isinstance(value, list) else [value]
         for v in values:
             if v not in choices:
-                raise ParamsError(f"params.yaml: {key} must be one of {', '.join(choices)}; got '{v}'")
+                raise ParamsError(f"params.yaml: {key} must be one of {', '.join(choices)}; got {_show(v)}")
         if isinstance(value, list) and not value:
             raise ParamsError(f"params.yaml: {key} must list at least one of {', '.join(choices)}")
     return check
 
 
 def _class_names(key, value):
-    if isinstance(value, str) and value not in NAMED_CLASSES:
-        raise ParamsError(f"params.yaml: {key} must be a list of class names or one of "
-                          f"{', '.join(NAMED_CLASSES)}; got '{value}'")
+    """A known list by name, or the names themselves: two at least, each present and told apart (they label
+    every figure, table and prediction)."""
+    if isinstance(value, str):
+        if value not in NAMED_CLASSES:
+            raise ParamsError(f"params.yaml: {key} must be a list of class names or one of "
+                              f"{', '.join(NAMED_CLASSES)}; got {_show(value)}")
+        return
+    if len(value) < 2:
+        raise ParamsError(f"params.yaml: {key} must name two classes or more, got {_show(value)}")
+    for name in value:
+        if not name.strip():
+            raise ParamsError(f"params.yaml: {key} holds an empty name")
+    twice = [name for name in dict.fromkeys(value) if value.count(name) > 1]
+    if twice:
+        raise ParamsError(f"params.yaml: {key} names {_show(twice[0])} more than once")
+
+
+SEED = _range(ge=0, le=2**32 - 1)  # torch seeds derived from it must stay within 64 bits
 
 
 def _device(key, value):
     """auto, cpu, mps, cuda or cuda:N (the N-th GPU)."""
     if value not in ("auto", "cpu", "cuda", "mps") and re.fullmatch(r"cuda:\d+", value) is None:
-        raise ParamsError(f"params.yaml: {key} must be one of {', '.join(DEVICES)}; got '{value}'")
+        raise ParamsError(f"params.yaml: {key} must be one of {', '.join(DEVICES)}; got {_show(value)}")
 
 
 def _progress(key, value):
     if value not in ("auto", True, False):
-        raise ParamsError(f"params.yaml: {key} must be auto, true or false; got {value!r}")
+        raise ParamsError(f"params.yaml: {key} must be auto, true or false; got {_show(value)}")
 
 
 RULES: dict[str, dict[str, tuple]] = {
@@ -212,13 +239,13 @@ RULES: dict[str, dict[str, tuple]] = {
     "data.synthetic": {
         "train": (int, _range(ge=10)),
         "test": (int, _range(ge=10)),
-        "seed": (int, _range(ge=0)),
+        "seed": (int, SEED),
     },
     "prepare": {
         "normalisations": ("str-list", _one_of(NORMALISATIONS)),
         "encodings": ("str-list", _one_of(ENCODINGS)),
         "val_size": (int, _range(ge=1)),
-        "sample_seed": (int, _range(ge=0)),
+        "sample_seed": (int, SEED),
     },
     "train": {
         "model": ((str, type(None)), _one_of(MODELS)),
@@ -238,7 +265,7 @@ RULES: dict[str, dict[str, tuple]] = {
         "train_split": (str, _one_of(SPLITS)),
         "track_test": (bool, None),
         "model_config": (dict, None),
-        "seed": (int, _range(ge=0)),
+        "seed": (int, SEED),
         "device": (str, _device),
         "compile": (bool, None),
         "epoch_limit": ((int, type(None)), None),
@@ -292,14 +319,18 @@ def _check_section(path: str, rules_key: str, raw: Any) -> dict:
     rules = RULES[rules_key]
     out = {}
     for key, value in raw.items():
-        where = f"{path}.{key}"
+        where = f"{path}.{_key(key)}"
         if key not in rules:
             raise ParamsError(f"params.yaml: unknown key {where}; allowed: {', '.join(rules)}")
         kind, check = rules[key]
         if not _type_ok(value, kind):
             kinds = kind if isinstance(kind, tuple) else (kind,)
             wanted = " or ".join(TYPE_NAMES[k] for k in kinds)
-            raise ParamsError(f"params.yaml: {where} must be {wanted}, got {value!r}")
+            hint = ("; quote names YAML reads as numbers or booleans, e.g. ['0', '1']"
+                    if "str-list" in kinds and isinstance(value, list) else "")
+            raise ParamsError(f"params.yaml: {where} must be {wanted}, got {_show(value)}{hint}")
+        if isinstance(value, float) and not math.isfinite(value):  # NaN passes every range check
+            raise ParamsError(f"params.yaml: {where} must be a finite number, got {value}")
         if kind == "section":
             value = _check_section(where, f"{rules_key}.{key}", value)
         if check is not None and value is not None:
@@ -334,7 +365,7 @@ def parse_params(raw: Any) -> Params:
     sections = ("data", "prepare", "train", "experiments", "mlflow", "progress")
     for key in raw:
         if key not in sections:
-            raise ParamsError(f"params.yaml: unknown key {key}; allowed: {', '.join(sections)}")
+            raise ParamsError(f"params.yaml: unknown key {_key(key)}; allowed: {', '.join(sections)}")
     progress = raw.get("progress", "auto")
     _progress("progress", progress)
 
@@ -358,9 +389,14 @@ def parse_params(raw: Any) -> Params:
     raw_experiments = raw.get("experiments") or {}
     if not isinstance(raw_experiments, dict):
         raise ParamsError("params.yaml: experiments must be a mapping of name -> settings")
+    if not raw_experiments:
+        raise ParamsError("params.yaml: experiments names no experiment; add one (its model and variant)")
     experiments = {}
     for name, settings in raw_experiments.items():
-        path = f"experiments.{name}"
+        path = f"experiments.{_key(name)}"
+        if not (isinstance(name, str) and re.fullmatch(r"[A-Za-z0-9][\w.-]*", name)):
+            raise ParamsError(f"params.yaml: experiment name {_key(name)} may hold only letters, digits, "
+                              "'_', '.' and '-' (it names files and DVC stages)")
         own = _check_section(path, "train", settings)
         merged = {**defaults, **own}
         for section in ("augment", "distributed"):  # a partial section overrides key by key
@@ -370,10 +406,13 @@ def parse_params(raw: Any) -> Params:
         where = lambda key: path + "." + key if key in own else "train." + key  # noqa: E731
         if exp.model is None:
             raise ParamsError(f"params.yaml: {path}.model is missing; choose one of: {', '.join(MODELS)}")
+        if exp.variant is None:
+            raise ParamsError(f"params.yaml: {path}.variant is missing; choose one of: "
+                              f"{', '.join(prepare.variants)}")
         if exp.variant not in prepare.variants:
             raise ParamsError(
                 f"params.yaml: {where('variant')} must be a variant that prepare builds "
-                f"({', '.join(prepare.variants)}); got '{exp.variant}'")
+                f"({', '.join(prepare.variants)}); got {_show(exp.variant)}")
         if exp.loss == "mse" and exp.encoding != "onehot":
             raise ParamsError(
                 f"params.yaml: {where('loss')} mse needs one-hot labels; "

@@ -8,7 +8,6 @@ links images by relative path, HTML embeds them as base64 data URIs so the file 
 from __future__ import annotations
 
 import base64
-import csv
 import html
 import json
 import os
@@ -16,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fmnist import plots
+from fmnist import plots, tables
 from fmnist.errors import DataError
 from fmnist.params import Train
 
@@ -49,7 +48,7 @@ class Block:
 
 def _inline_html(text: str) -> str:
     """Escape, then turn `code` and **bold** into tags (the only inline markup the report uses)."""
-    text = html.escape(text)
+    text = html.escape(str(text))
     text = re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
     return re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", text)
 
@@ -133,20 +132,6 @@ def data_uri(path: Path) -> str:
 
 # --- reading the pipeline's files ---------------------------------------------------------------
 
-def read_csv(path: Path) -> list[dict]:
-    """Rows as dicts, numbers converted (the CSVs here hold names, ints and floats)."""
-    def value(v: str):
-        for kind in (int, float):
-            try:
-                return kind(v)
-            except ValueError:
-                pass
-        return v
-
-    with open(path, newline="") as f:
-        return [{k: value(v) for k, v in row.items()} for row in csv.DictReader(f)]
-
-
 def load_results(root: Path, experiments: list[str]) -> dict[str, dict]:
     """Each experiment's metrics, training history and misclassification table."""
     results = {}
@@ -166,8 +151,8 @@ def load_results(root: Path, experiments: list[str]) -> dict[str, dict]:
             "metrics": {**json.loads(info.read_text()), **json.loads(path.read_text()),
                         "train_seconds": json.loads(timing.read_text())["train_seconds"] if timing.exists()
                         else None},
-            "history": read_csv(history) if history.exists() else [],
-            "misclassified": read_csv(table) if table.exists() else [],
+            "history": tables.read_history(history).to_dict("records") if history.exists() else [],
+            "misclassified": tables.read_misclassified(table).to_dict("records") if table.exists() else [],
         }
     return results
 
@@ -299,7 +284,7 @@ def build_blocks(root: Path, settings: dict[str, Train], results: dict[str, dict
             per_class = m["per_class"]
             rows = []
             for i, row in enumerate(r["misclassified"]):
-                rows.append([row["class"], str(row["images"]), fmt_pct(row["accuracy"]),
+                rows.append([row["class"], str(row["images"]), fmt_pct(row["accuracy"]) if row["images"] else "-",
                              f"{per_class['precision'][i]:.3f}", f"{per_class['f1'][i]:.3f}", str(row["errors"]),
                              fmt_pct(row["error_share"]), mistaken_for(row)])
             blocks.append(Block("table", header=[

@@ -17,7 +17,6 @@ metrics (on the run and on the logged model, against the test dataset) and figur
 from __future__ import annotations
 
 import contextlib
-import csv
 import dataclasses
 import hashlib
 import json
@@ -220,9 +219,10 @@ def metric_values(metrics: dict) -> dict[str, float]:
 
 def read_history(path: str | os.PathLike) -> list[dict]:
     """The per-epoch rows of plots/train/<experiment>.csv as numbers."""
-    with open(path, newline="") as f:
-        return [{k: int(float(v)) if k == "epoch" else float(v) for k, v in row.items() if v != ""}
-                for row in csv.DictReader(f)]
+    from fmnist import tables  # pandas: only when a history is read
+
+    rows = tables.read_history(path).to_dict("records")
+    return [{k: v for k, v in row.items() if v == v} for row in rows]  # an empty (NaN) cell is left out
 
 
 def loss_curve(rows: list[dict], title: str, path: Path) -> Path:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +30,37 @@ def load_raw(raw_dir: str | os.PathLike) -> dict:
         y = read_idx(raw_dir / FILES[f"{split}_labels"], ndim=1)
         if len(x) != len(y):
             raise DataError(f"{raw_dir / FILES[f'{split}_labels']}: {len(y)} labels for {len(x)} images")
+        if len(y) and int(y.max()) >= len(out["record"]["classes"]):
+            raise DataError(f"{raw_dir / FILES[f'{split}_labels']}: label {int(y.max())} has no class name in "
+                            f"{raw_dir / 'dataset.json'} ({len(out['record']['classes'])} classes); "
+                            "run the download stage again")
         out[split] = (x, y)
     return out
+
+
+def check_training_classes(raw: dict, y_train: np.ndarray, val_size: int, raw_dir) -> None:
+    """A model cannot learn a class it never sees. A class absent from the training file is a fault
+    of the data (a skipped label number, a name too many): refused. A class whose training images all
+    fall among the last `val_size` (a file sorted by class, or a tiny training set) gets a warning."""
+    classes = raw["record"]["classes"]
+    seen = np.bincount(y_train, minlength=len(classes)) > 0
+    if seen.all():
+        return
+    in_file = np.bincount(raw["train"][1], minlength=len(classes)) > 0
+
+    def named(which):
+        shown = [f"'{classes[i]}' (label {i})" for i in which[:3]]
+        return ", ".join(shown) + (f" and {len(which) - 3} more" if len(which) > 3 else "")
+
+    path = Path(raw_dir) / FILES["train_labels"]
+    absent = np.flatnonzero(~in_file)
+    if len(absent):
+        raise DataError(f"{path}: no training image of class {named(absent)}; every class needs training "
+                        "images (number the labels 0 to K-1 without gaps, and name only those in data.classes)")
+    late = np.flatnonzero(~seen)
+    print(f"warning: {path}: class {named(late)} has images only among the last {val_size}, which validate "
+          "(prepare.val_size), so the model cannot learn it; shuffle the training file or lower prepare.val_size",
+          file=sys.stderr)
 
 
 def split_train_val(x: np.ndarray, y: np.ndarray, val_size: int):
@@ -74,6 +104,7 @@ def prepare_variant(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, norm
     record = raw["record"]
     num_classes = len(record["classes"])
     (x_tr, y_tr), (x_va, y_va) = split_train_val(*raw["train"], val_size)
+    check_training_classes(raw, y_tr, val_size, raw_dir)
     splits = {"train": (x_tr, y_tr), "val": (x_va, y_va), "test": raw["test"]}
     norm = normaliser(normalisation, x_tr)
 

@@ -153,6 +153,8 @@ def _from_folder(folder: Path, name: str, raw_dir: Path, md5: str | None) -> Non
     """Copy `name` (or its uncompressed twin) from a local folder, gzipping plain IDX files."""
     gz, plain = folder / name, folder / name.removesuffix(".gz")
     tmp = raw_dir / (name + ".tmp")
+    if md5 is None and (gz.exists() or plain.exists()):  # no checksum: it must read as IDX; a fault names it
+        read_idx(gz if gz.exists() else plain, ndim=1 if "-labels-" in name else 3)
     try:
         if gz.exists():
             shutil.copyfile(gz, tmp)
@@ -190,10 +192,26 @@ def _check_pairs(raw_dir: Path) -> tuple[int, int, int, dict[str, int]]:
         if len(images) != len(labels):
             raise DataError(f"{raw_dir / FILES[f'{split}_labels']}: {len(labels)} labels for "
                             f"{len(images)} images in {FILES[f'{split}_images']}")
+        if not len(labels):  # nothing to train on, or nothing to measure the model on
+            raise DataError(f"{raw_dir / FILES[f'{split}_labels']}: the {split} split has no images")
         counts[split] = len(labels)
         counts["classes"] = max(counts.get("classes", 0), int(labels.max()) + 1 if len(labels) else 0)
     duplicates = count_duplicates(images_of["train"], images_of["test"])
     return counts["train"], counts["test"], counts["classes"], duplicates
+
+
+def _check_label_names(folder: Path, raw_dir: Path, classes: list[str]) -> None:
+    """idx-dir: every label value must have a class name (label k is the k-th name), and there must be
+    two classes at least. Names beyond the labels are classes with no image (prepare refuses those)."""
+    for split in ("train", "test"):
+        name = FILES[f"{split}_labels"]
+        top = int(read_idx(raw_dir / name, ndim=1).max())
+        if top >= len(classes):
+            raise DataError(f"{folder / name}: label {top} has no class name: data.classes names "
+                            f"{len(classes)} classes (labels 0 to {len(classes) - 1}); name every label")
+    if len(classes) < 2:
+        raise DataError(f"{folder / FILES['train_labels']}: every label is 0, so there is one class and "
+                        "nothing to tell apart; a classifier needs two classes or more")
 
 
 def _quarantine(raw_dir: Path, md5: dict[str, str]) -> None:
@@ -244,8 +262,7 @@ def _fetch_dataset(data: Data, raw_dir: Path) -> dict:
             _from_folder(folder, name, raw_dir, md5=None)
         n_classes = _check_pairs(raw_dir)[2]
         classes = data.classes or [str(i) for i in range(n_classes)]
-        if len(classes) < n_classes:
-            raise DataError(f"{folder}: labels go up to {n_classes - 1} but data.classes names {len(classes)} classes")
+        _check_label_names(folder, raw_dir, classes)
         record = {"id": "idx-dir", "name": data.name or folder.name, "synthetic": False, "classes": classes,
                   "config": {"source": str(folder)}}
     elif data.dataset == "image-folder":

@@ -25,10 +25,10 @@ from tqdm import tqdm
 
 from fmnist.data.prepare import load_variant
 from fmnist.errors import ParamsError
-from fmnist.models import build_model, count_parameters, min_side
+from fmnist.models import count_parameters, min_side
 from fmnist.training import distributed
-from fmnist.training.parts import (augment, class_indices, loss_fn, make_optimizer, make_schedule,
-                                   resolve_device)
+from fmnist.training.parts import (augment, build_checked, class_indices, loss_fn, make_optimizer,
+                                   make_schedule, resolve_device)
 from fmnist.params import Train
 
 
@@ -168,7 +168,7 @@ def train_experiment(name: str, cfg: Train, variant_dir, weights_path, history_p
         need = min_side(cfg.model)
         raise ParamsError(f"params.yaml: model {cfg.model} of experiment {name} needs images of at least "
                           f"{need}x{need} pixels; {variant_dir} holds {input_size[0]}x{input_size[1]} (height x width)")
-    model = build_model(cfg.model, num_classes=len(classes), input_size=input_size, **cfg.model_config).to(device)
+    model = build_checked(name, cfg, len(classes), input_size).to(device)
     if ranks.active and device.type == "cuda":  # batch statistics over the global batch (GPU-only in PyTorch)
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     if device.type in ("cuda", "cpu"):  # NHWC: faster convolutions and pooling on both (1.2-1.3x on CPU)

@@ -2,19 +2,21 @@
 
     .venv/bin/python bench/pictures.py docs/results/fashion-mnist-first-release --mlflow-db path/to/mlflow.db
 
-docs/report.png: the top of the results folder's reports/report.html. docs/mlflow.png: the MLflow UI's chart
-view of the experiment's runs, served by `mlflow ui` on 127.0.0.1 from the run's sqlite store.
+docs/report.png: the top of the results folder's reports/report.html. docs/mlflow.png: the MLflow UI's compare
+page of the experiment's runs, served by `mlflow ui` on 127.0.0.1 from the run's sqlite store.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -25,12 +27,15 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 
 
 def screenshot(url: str, png: Path, size: tuple[int, int], wait_ms: int = 0) -> None:
-    with tempfile.TemporaryDirectory() as profile:
-        cmd = [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", f"--screenshot={png}",
+    """Chromium writes the picture into a fresh folder (it leaves an existing file alone); then it replaces `png`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        shot = Path(tmp) / "shot.png"
+        cmd = [CHROMIUM, *FLAGS, f"--user-data-dir={tmp}/profile", f"--screenshot={shot}",
                f"--window-size={size[0]},{size[1]}", *([f"--virtual-time-budget={wait_ms}"] if wait_ms else []), url]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
-    if proc.returncode != 0 or not png.exists():
-        sys.exit(f"error: chromium failed on {url}: {proc.stderr.strip().splitlines()[-1:]}")
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        if proc.returncode != 0 or not shot.exists():
+            sys.exit(f"error: chromium failed on {url}: {proc.stderr.strip().splitlines()[-1:]}")
+        shutil.move(shot, png)
 
 
 def free_port() -> int:
@@ -56,7 +61,15 @@ def mlflow_chart(db: Path, experiment: str, png: Path) -> None:
                 time.sleep(1)
         else:
             sys.exit(f"error: mlflow ui on {base} did not answer within 2 minutes")
-        screenshot(f"{base}/#/experiments/{exp_id}/runs?compareRunsMode=CHART", png, (1800, 1100), wait_ms=25000)
+        request = urllib.request.Request(f"{base}/ajax-api/2.0/mlflow/runs/search", method="POST",
+                                         data=json.dumps({"experiment_ids": [exp_id], "max_results": 100}).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as r:
+            runs = [run["info"]["run_id"] for run in json.load(r).get("runs", [])]
+        # The compare page: every run's params and metrics side by side, with a parallel-coordinates plot.
+        ids = urllib.parse.quote(json.dumps(runs, separators=(",", ":")))
+        screenshot(f"{base}/#/compare-runs?runs={ids}&experiments={urllib.parse.quote(json.dumps([exp_id]))}",
+                   png, (1800, 1400), wait_ms=60000)
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -48,8 +48,9 @@ def test_numbered_classes_run_through_the_report(numbered):
     assert "Traceback" not in proc.stderr
     assert json.loads((repo / "data/raw/dataset.json").read_text())["classes"] == ["0", "1", "2"]
     assert json.loads((repo / "data/prepared/unit-sparse/meta.json").read_text())["classes"] == ["0", "1", "2"]
-    metrics = json.loads((repo / "metrics/one.json").read_text())
-    assert metrics["per_class"]["class"] == ["0", "1", "2"]
+    info = json.loads((repo / "plots/evaluate/one/info.json").read_text())  # the names beside the metrics
+    assert info["classes"] == ["0", "1", "2"]
+    assert len(json.loads((repo / "metrics/one.json").read_text())["per_class"]["f1"]) == 3
     table = tables.read_misclassified(repo / "plots/misclassified/one.csv")
     assert table["class"].tolist() == ["0", "1", "2"]
     assert all(isinstance(v, str) for v in table["mistaken_for_1"])
@@ -86,7 +87,7 @@ def test_params_keep_class_names_strings():
     raw["data"].update(dataset="idx-dir", source="/x", classes=["007", "NA", "1e3", "null", "true"])
     assert parse_params(raw).data.classes == ["007", "NA", "1e3", "null", "true"]
     for classes, message in (
-            ([0, 1, 2], "data.classes must be a list of strings or null, got [0, 1, 2]; quote names YAML reads "
+            ([0, 1, 2], "data.classes must be a list of strings or a string or null, got [0, 1, 2]; quote names YAML reads "
                         "as numbers or booleans, e.g. ['0', '1']"),
             (["a", "b", "a"], "data.classes names 'a' more than once"),
             (["a", " "], "data.classes holds an empty name"),

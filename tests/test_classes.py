@@ -91,7 +91,7 @@ def test_params_keep_class_names_strings():
                         "as numbers or booleans, e.g. ['0', '1']"),
             (["a", "b", "a"], "data.classes names 'a' more than once"),
             (["a", " "], "data.classes holds an empty name"),
-            ("a, b", "data.classes must be a list of strings or null, got 'a, b'")):
+            ("a, b", "data.classes must be a list of class names or one of fashion-mnist, mnist; got 'a, b'")):
         raw["data"]["classes"] = classes
         with pytest.raises(ParamsError) as err:
             parse_params(raw)

@@ -20,9 +20,10 @@ import json
 import os
 import platform
 import shutil
-import sys
 from datetime import datetime, timezone
 from pathlib import Path
+
+import table  # bench/table.py: the README's generated sections (bench/ is on sys.path when run)
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
@@ -158,9 +159,7 @@ def compare(folder: Path, workspace: Path = ROOT) -> str:
 
 
 def readme_section(text: str) -> str | None:
-    if BEGIN not in text or END not in text:
-        return None
-    return text[text.index(BEGIN):text.index(END) + len(END)] + "\n"
+    return table.readme_section(text, BEGIN, END)
 
 
 def main(argv=None) -> None:
@@ -184,12 +183,7 @@ def main(argv=None) -> None:
     section = render()
     print(section, end="")
     if args.write:
-        readme = ROOT / "README.md"
-        text = readme.read_text()
-        old = readme_section(text)
-        if old is None:
-            sys.exit(f"error: README.md lacks the markers {BEGIN!r} ... {END!r}")
-        readme.write_text(text.replace(old, section))
+        table.write_section(section, BEGIN, END)
 
 
 if __name__ == "__main__":

@@ -117,10 +117,20 @@ def render() -> str:
     return "\n".join(out) + "\n"
 
 
-def readme_section(text: str) -> str | None:
-    if BEGIN not in text or END not in text:
+def readme_section(text: str, begin: str = BEGIN, end: str = END) -> str | None:
+    if begin not in text or end not in text:
         return None
-    return text[text.index(BEGIN):text.index(END) + len(END)] + "\n"
+    return text[text.index(begin):text.index(end) + len(end)] + "\n"
+
+
+def write_section(section: str, begin: str = BEGIN, end: str = END) -> None:
+    """Replace the generated section between `begin` and `end` in README.md with `section`."""
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    old = readme_section(text, begin, end)
+    if old is None:
+        sys.exit(f"error: README.md lacks the markers {begin!r} ... {end!r}")
+    readme.write_text(text.replace(old, section))
 
 
 def main(argv=None) -> None:
@@ -130,12 +140,7 @@ def main(argv=None) -> None:
     section = render()
     print(section, end="")
     if args.write:
-        readme = ROOT / "README.md"
-        text = readme.read_text()
-        old = readme_section(text)
-        if old is None:
-            sys.exit(f"error: README.md lacks the markers {BEGIN!r} ... {END!r}")
-        readme.write_text(text.replace(old, section))
+        write_section(section)
 
 
 if __name__ == "__main__":

@@ -54,6 +54,17 @@ def dvc_project(dest: Path, edit) -> tuple[Path, dict]:
     return repo, env
 
 
+def bench_module(name: str):
+    """A script of bench/ as a module (its siblings import each other as bench/ scripts do when run)."""
+    import importlib
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+
+
 def free_port() -> int:
     """A loopback port nobody listens on now: for a test server, or as a dead tracking server."""
     with socket.socket() as s:

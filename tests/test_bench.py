@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, bench_module
 
 MODELS = {"tiny": "seed000", "asl": "seed003-unit-onehot", "resnet": "resnet"}
 
@@ -61,11 +61,7 @@ def test_quick_run_writes_a_result(tmp_path):
 
 
 def test_readme_performance_section_matches_the_results():
-    sys.path.insert(0, str(ROOT / "bench"))
-    try:
-        import table
-    finally:
-        sys.path.remove(str(ROOT / "bench"))
+    table = bench_module("table")
     section = table.readme_section((ROOT / "README.md").read_text())
     assert section is not None, "README.md lacks the Performance markers"
     assert section == table.render(), "README.md is stale: run `python bench/table.py --write`"

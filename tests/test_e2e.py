@@ -11,7 +11,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import BIN, copy_repo, dvc_project, run
+from conftest import BIN, bench_module, copy_repo, dvc_project, run
 
 TINY = {"train": 2000, "test": 500, "seed": 0}
 
@@ -115,13 +115,7 @@ def test_results_are_collected_and_tabled(project, tmp_path):
     """bench/results.py copies an evaluated run into a results folder, rebuilds its report from the copies
     alone, and makes the README's Results table from them."""
     repo, env, _ = project
-    import importlib.util
-
-    from conftest import ROOT
-
-    spec = importlib.util.spec_from_file_location("results", ROOT / "bench" / "results.py")
-    results = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(results)
+    results = bench_module("results")
     dest = tmp_path / "results" / "synthetic"
     done = results.collect(repo, dest)
     params = yaml.safe_load((repo / "params.yaml").read_text())

@@ -3,17 +3,14 @@ section is the one bench/results.py makes from them (no hand-edited figures)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, bench_module
 
-spec = importlib.util.spec_from_file_location("results", ROOT / "bench" / "results.py")
-results = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(results)
+results = bench_module("results")
 
 FOLDERS = sorted(p for p in (ROOT / "docs" / "results").glob("*") if (p / "data/raw/dataset.json").exists())
 

@@ -23,6 +23,8 @@ import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
+from fmnist.report import PUBLISHED, fmt_seconds
+
 import table  # bench/table.py: the README's generated sections (bench/ is on sys.path when run)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,18 +75,6 @@ def collect(run_dir: Path, dest: Path) -> list[str]:
 
 # --- the README section -------------------------------------------------------------------------
 
-def published() -> dict[str, float | None]:
-    from fmnist.report import PUBLISHED
-
-    return PUBLISHED
-
-
-def fmt_time(seconds: float | None) -> str:
-    if seconds is None:
-        return "unmeasured"
-    return f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
-
-
 def device_name(run: dict) -> str:
     if run["device"] == "cpu":
         return f"{run['cores']} CPU cores"
@@ -94,7 +84,7 @@ def device_name(run: dict) -> str:
 def render(results: Path = RESULTS) -> str:
     import yaml
 
-    pub = published()
+    pub = PUBLISHED
     out = [BEGIN, ""]
     folders = sorted(p for p in results.glob("*") if (p / "data/raw/dataset.json").exists())
     if not folders:
@@ -122,7 +112,7 @@ def render(results: Path = RESULTS) -> str:
             acc = 100 * m["test_accuracy"]
             diff = f"{acc - p:+.2f} pp" if p is not None else ""
             out.append(f"| `{e}` | {acc:.2f} % | {m['macro_f1']:.4f} | {m['test_loss']:.4f} | {m['epochs']} | "
-                       f"{m['parameters']:,} | {fmt_time(seconds)} ({device_name(run)}, "
+                       f"{m['parameters']:,} | {fmt_seconds(seconds)} ({device_name(run)}, "
                        f"{run['finished'][:10]}) | {shown_pub} | {diff} |")
         d = record.get("duplicates")
         out += ["", f"Test accuracy, macro F1 and test loss on the {record['name']} test split (10,000 images); the "

@@ -243,6 +243,7 @@ def fetch_dataset(data: Data, raw_dir: str | os.PathLike) -> dict:
 
 
 def _fetch_dataset(data: Data, raw_dir: Path) -> dict:
+    checked = None  # what _check_pairs found, when a branch needed it early (it reads every image)
     if data.dataset == "synthetic":
         record = {"id": "synthetic", "name": SYNTHETIC_NAME, "synthetic": True,
                   "classes": FASHION_CLASSES, "config": vars(data.synthetic)}
@@ -260,8 +261,8 @@ def _fetch_dataset(data: Data, raw_dir: Path) -> dict:
             raise DataError(f"{folder}: data.source is not a folder (idx-dir needs the folder of four IDX files)")
         for name in FILES.values():
             _from_folder(folder, name, raw_dir, md5=None)
-        n_classes = _check_pairs(raw_dir)[2]
-        classes = data.classes or [str(i) for i in range(n_classes)]
+        checked = _check_pairs(raw_dir)
+        classes = data.classes or [str(i) for i in range(checked[2])]
         _check_label_names(folder, raw_dir, classes)
         record = {"id": "idx-dir", "name": data.name or folder.name, "synthetic": False, "classes": classes,
                   "config": {"source": str(folder)}}
@@ -292,6 +293,6 @@ def _fetch_dataset(data: Data, raw_dir: Path) -> dict:
                 _from_folder(Path(source), name, raw_dir, md5)
             else:
                 _download_file(name, [source] if source else list(spec.mirrors), md5, raw_dir, data)
-    record["duplicates"] = _check_pairs(raw_dir)[3]
+    record["duplicates"] = (checked or _check_pairs(raw_dir))[3]
     _write_record(raw_dir, record)
     return describe(raw_dir)

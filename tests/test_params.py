@@ -79,6 +79,12 @@ BAD = [
     ("train.label_smoothing", 0.9, "params.yaml: train.label_smoothing must be <= 0.5, got 0.9"),
     ("experiments.resnet.train_split", "test", "params.yaml: experiments.resnet.train_split must be one of train, all"),
     ("data.retries", 0, "params.yaml: data.retries must be >= 1, got 0"),
+    # model_config is checked against each model's own options, at the path where it is set
+    ("train.model_config", {"dropout": 0.1}, "params.yaml: train.model_config.dropout: model asl takes no such option"),
+    ("experiments.resnet.model_config", {"width": "wide"},
+     "params.yaml: experiments.resnet.model_config.width must be an integer, got 'wide'"),
+    ("experiments.resnet.model_config", {"width": 0},
+     "params.yaml: experiments.resnet.model_config: width must be a positive integer, got 0"),
 ]
 
 

@@ -424,6 +424,9 @@ def parse_params(raw: Any) -> Params:
         if "input_size" in exp.model_config:
             raise ParamsError(f"params.yaml: {where('model_config')}.input_size: the input size comes from the "
                               f"images (data.image_size, or the IDX files), not from model_config")
+        if exp.model_config:  # the options each model takes are known to the model (torch: imported only here)
+            from fmnist.models import check_config
+            check_config(exp.model, exp.model_config, where("model_config"))
         if exp.epoch_limit is not None and exp.epoch_limit < 1:
             raise ParamsError(f"params.yaml: {where('epoch_limit')} must be >= 1 or null, got {exp.epoch_limit}")
         experiments[name] = exp

@@ -6,8 +6,12 @@ The input size (H, W) is given when the model is built (its flatten sizes follow
 from __future__ import annotations
 
 import inspect
+import math
 
+import torch
 from torch import nn
+
+from fmnist.errors import ParamsError
 
 from .asl import ASL
 from .resnet import ResNet
@@ -15,7 +19,7 @@ from .tiny import Tiny
 
 MODELS: dict[str, type[nn.Module]] = {"tiny": Tiny, "asl": ASL, "resnet": ResNet}
 
-__all__ = ["MODELS", "ASL", "ResNet", "Tiny", "build_model", "count_parameters", "min_side", "model_options"]
+__all__ = ["MODELS", "ASL", "ResNet", "Tiny", "build_model", "check_config", "count_parameters", "min_side", "model_options"]
 
 
 def model_options(name: str) -> dict:
@@ -73,3 +77,28 @@ def count_parameters(model: nn.Module) -> dict:
         b.numel() for n, b in model.named_buffers() if not n.endswith("num_batches_tracked")
     )
     return {"trainable": trainable, "total": params + buffers}
+
+
+def check_config(name: str, config: dict, where: str, num_classes: int = 10,
+                 input_size: tuple[int, int] = (28, 28)) -> None:
+    """Refuse, in one line naming `where` (the params path of the model_config section), an option the
+    model does not take, of another type than its default, or out of the model's own range. The model is
+    built on the meta device to run its range checks: shapes only, no memory, whatever the width."""
+    options = model_options(name)
+    for key, value in config.items():
+        at = f"params.yaml: {where}.{key}"
+        if key not in options:
+            raise ParamsError(f"{at}: model {name} takes no such option; it takes: {', '.join(options) or 'none'}")
+        default = options[key]
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if isinstance(default, bool) and not isinstance(value, bool):
+            raise ParamsError(f"{at} must be true or false, got {value!r}"[:200])
+        if isinstance(default, int) and not isinstance(default, bool) and not (number and isinstance(value, int)):
+            raise ParamsError(f"{at} must be an integer, got {value!r}"[:200])
+        if isinstance(default, float) and not (number and math.isfinite(value)):
+            raise ParamsError(f"{at} must be a finite number, got {value!r}"[:200])
+    try:
+        with torch.device("meta"):
+            build_model(name, num_classes=num_classes, input_size=input_size, **config)
+    except (ValueError, RuntimeError) as exc:  # the model's own range checks
+        raise ParamsError(f"params.yaml: {where}: {str(exc).strip().splitlines()[0][:160]}") from None

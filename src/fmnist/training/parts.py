@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 
 import torch
 import torch.nn.functional as F
@@ -29,28 +28,16 @@ def resolve_device(name: str) -> torch.device:
 
 
 def build_checked(name: str, cfg: Train, num_classes: int, input_size=(28, 28)) -> torch.nn.Module:
-    """The experiment's model. `model_config` is free-form in params.yaml, so its options are checked
-    here, where the model's own are known: each one the model takes, of its default's type, in range."""
-    from fmnist.models import build_model, model_options
+    """The experiment's model. `model_config` is free-form in params.yaml: loading params checks it where
+    its path is known; this checks it again for callers that build a Train themselves, and for the sizes
+    that only the data tells."""
+    from fmnist.models import build_model, check_config
 
-    options = model_options(cfg.model)
-    for key, value in cfg.model_config.items():
-        where = f"params.yaml: model_config.{key} of experiment {name}"
-        if key not in options:
-            raise ParamsError(f"{where}: model {cfg.model} takes no such option; it takes: "
-                              f"{', '.join(options) or 'none'}")
-        default = options[key]
-        number = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if isinstance(default, bool) and not isinstance(value, bool):
-            raise ParamsError(f"{where} must be true or false, got {value!r}"[:200])
-        if isinstance(default, int) and not isinstance(default, bool) and not (number and isinstance(value, int)):
-            raise ParamsError(f"{where} must be an integer, got {value!r}"[:200])
-        if isinstance(default, float) and not (number and math.isfinite(value)):
-            raise ParamsError(f"{where} must be a finite number, got {value!r}"[:200])
+    check_config(cfg.model, cfg.model_config, f"experiments.{name}.model_config", num_classes, input_size)
     try:
         return build_model(cfg.model, num_classes=num_classes, input_size=input_size, **cfg.model_config)
-    except (ValueError, RuntimeError) as exc:  # the model's own range checks; a size that cannot be allocated
-        raise ParamsError(f"params.yaml: model_config of experiment {name}: "
+    except RuntimeError as exc:  # a size that cannot be allocated
+        raise ParamsError(f"params.yaml: experiments.{name}.model_config: "
                           f"{str(exc).strip().splitlines()[0][:160]}") from None
 
 

@@ -58,7 +58,7 @@ def project(tmp_path_factory) -> Path:
         if not variant.exists():
             prepare_variant(root / "data" / "raw", variant, *cfg.variant.split("-"), params.prepare.val_size)
         train_experiment(name, cfg, variant, root / "models" / f"{name}.pt", root / "plots" / "train" / f"{name}.csv",
-                         root / "checkpoints" / name, progress=False)
+                         root / "checkpoints" / name, progress=False, timing_path=root / "plots" / "timing" / f"{name}.json")
         run_stage("evaluate.py", root, name)
     run_stage("report.py", root)
     return root
@@ -76,7 +76,7 @@ def test_stage_outputs_exist(project):
         assert (project / "plots" / "misclassified" / f"{name}.csv").exists()
         for png in ("confusion.png", "misclassified.png", "misclassified_images.png"):
             assert (project / "plots" / "evaluate" / name / png).exists()
-    for out in ("report.md", "report.html", "training_curves.png"):
+    for out in ("report.md", "report.html", "training_curves.png", "accuracy_time.png"):
         assert (project / "reports" / out).stat().st_size > 0
 
 
@@ -106,7 +106,7 @@ def test_synthetic_banner_comes_first(project):
 def test_markdown_links_only_existing_files(project):
     reports = project / "reports"
     targets = markdown_targets((reports / "report.md").read_text())
-    assert len(targets) == 1 + 2 + 3 * len(EXPERIMENTS)  # curves, data figures, three per experiment
+    assert len(targets) == 2 + 2 + 3 * len(EXPERIMENTS)  # two curves, data figures, three per experiment
     for target in targets:
         assert not re.match(r"^[a-z]+:", target), f"{target}: the report links only local files"
         assert (reports / target).resolve().is_file(), f"{target}: missing"

@@ -174,3 +174,22 @@ def training_curves(histories: dict, dataset: str):
     fig.suptitle(f"Training curves, all experiments - {dataset}", fontsize=11)
     fig.tight_layout()
     return fig
+
+
+def accuracy_against_time(curves: dict, dataset: str):
+    """Each experiment's held-out accuracy after every epoch against its training seconds so far (log
+    scale: seconds to hours). `curves` maps a name to (seconds, accuracies, split), split naming the
+    held-out images the accuracies are on (validation, or test for a run that trains on validation)."""
+    fig, ax = plt.subplots(figsize=(9, 5))
+    colours = plt.get_cmap("tab10")
+    for k, (name, (seconds, accuracies, split)) in enumerate(curves.items()):
+        style = ("-" if split == "val" else ":") + ("o" if len(seconds) <= 40 else "")  # points while few
+        ax.plot(seconds, accuracies, style, color=colours(k % colours.N), markersize=3, label=f"{name} ({split})")
+    ax.set_xscale("log")
+    ax.set_xlabel("training seconds (cumulative, log scale)")
+    ax.set_ylabel("accuracy after each epoch")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title(f"Accuracy against training time - {dataset}", fontsize=11)
+    fig.tight_layout()
+    return fig

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import html
+import itertools
 import json
 import os
 import re
@@ -147,10 +148,11 @@ def load_results(root: Path, experiments: list[str]) -> dict[str, dict]:
         timing = root / "plots" / "timing" / f"{name}.json"
         if not info.exists():
             raise DataError(f"{info}: missing; run the evaluate stage first (dvc repro evaluate@{name})")
+        timed = json.loads(timing.read_text()) if timing.exists() else {}
         results[name] = {
             "metrics": {**json.loads(info.read_text()), **json.loads(path.read_text()),
-                        "train_seconds": json.loads(timing.read_text())["train_seconds"] if timing.exists()
-                        else None},
+                        "train_seconds": timed.get("train_seconds")},
+            "epoch_seconds": [e["seconds"] for e in timed.get("epochs", [])],
             "history": tables.read_history(history).to_dict("records") if history.exists() else [],
             "misclassified": tables.read_misclassified(table).to_dict("records") if table.exists() else [],
         }
@@ -218,7 +220,7 @@ def _duplicates(record_path: Path) -> list[Block]:
 
 
 def build_blocks(root: Path, settings: dict[str, Train], results: dict[str, dict],
-                 curves: Path | None) -> tuple[str, list[Block]]:
+                 curves: Path | None, speed: Path | None = None) -> tuple[str, list[Block]]:
     """The page's title and blocks."""
     datasets = list(dict.fromkeys(r["metrics"]["dataset"] for r in results.values()))
     dataset = " / ".join(datasets)
@@ -264,6 +266,13 @@ def build_blocks(root: Path, settings: dict[str, Train], results: dict[str, dict
             "too (train_split: all, as the seed000 notebook did): that validation curve is not held out; "
             "the dotted test curve is.")))
 
+    if speed is not None and speed.exists():
+        blocks += [Block("h2", "Accuracy against training time")] + _images(
+            (speed, f"Accuracy against training time - {dataset}")) + [Block("p", (
+                "One point per epoch: the held-out accuracy after it (validation; test, dotted, for an "
+                "experiment that trains on the validation images) against the training seconds so far, "
+                "as each experiment's timing file records them on the device it ran on."))]
+
     data_dir = root / "plots" / "data"
     blocks += [Block("h2", "Data")] + _duplicates(root / "data" / "raw" / "dataset.json") + _images(
         (data_dir / "label_counts.png", f"Label counts per split - {dataset}"),
@@ -294,6 +303,18 @@ def build_blocks(root: Path, settings: dict[str, Train], results: dict[str, dict
     return title, blocks
 
 
+def accuracy_curves(settings: dict[str, Train], results: dict[str, dict]) -> dict:
+    """name -> (cumulative training seconds, held-out accuracy, split) after each epoch, for each
+    experiment whose timing file records its epochs."""
+    curves = {}
+    for name, r in results.items():
+        split = "test" if settings[name].train_split == "all" else "val"
+        rows, seconds = r["history"], r["epoch_seconds"]
+        if rows and len(seconds) == len(rows) and f"{split}_acc" in rows[0]:
+            curves[name] = (list(itertools.accumulate(seconds)), [row[f"{split}_acc"] for row in rows], split)
+    return curves
+
+
 def build_report(root: str | os.PathLike, settings: dict[str, Train], out_dir: str | os.PathLike = "reports") -> dict:
     """Write report.md, report.html and training_curves.png into `out_dir`; return their paths."""
     root, out_dir = Path(root), Path(out_dir)
@@ -305,9 +326,12 @@ def build_report(root: str | os.PathLike, settings: dict[str, Train], out_dir: s
 
     histories = {name: r["history"] for name, r in results.items() if r["history"]}
     curves = plots.save(plots.training_curves(histories, dataset), out_dir / "training_curves.png")
+    timed = accuracy_curves(settings, results)
+    speed = plots.save(plots.accuracy_against_time(timed, dataset), out_dir / "accuracy_time.png") if timed else None
 
-    title, blocks = build_blocks(root, settings, results, curves)
-    paths = {"markdown": out_dir / "report.md", "html": out_dir / "report.html", "curves": curves}
+    title, blocks = build_blocks(root, settings, results, curves, speed)
+    paths = {"markdown": out_dir / "report.md", "html": out_dir / "report.html", "curves": curves,
+             "accuracy_time": speed}
     for key, text in (("markdown", render_markdown(blocks, out_dir)), ("html", render_html(blocks, title))):
         tmp = paths[key].with_name(paths[key].name + ".tmp")
         tmp.write_text(text)

@@ -69,7 +69,9 @@ def collect(run_dir: Path, dest: Path) -> list[str]:
                "cores": os.cpu_count(), "processes": record.get("processes", 1), "torch": record["torch"],
                "finished": datetime.fromtimestamp(weights_path.stat().st_mtime, timezone.utc).isoformat(timespec="seconds")}
         (dest / "runs" / f"{e}.json").write_text(json.dumps(run, indent=2) + "\n")
-    build_report(dest, {e: params.experiments[e] for e in done}, "reports")  # out_dir is relative to dest
+    # The report covers every experiment the folder now holds, those of earlier collects included.
+    held = [e for e in params.experiments if (dest / "metrics" / f"{e}.json").exists()]
+    build_report(dest, {e: params.experiments[e] for e in held}, "reports")  # out_dir is relative to dest
     return done
 
 

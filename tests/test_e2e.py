@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-from pathlib import Path
 
 import pytest
 import torch
@@ -137,6 +135,17 @@ def test_results_are_collected_and_tabled(project, tmp_path):
     diff = results.compare(dest, repo)  # the same run on both sides: every change is zero
     changes = [line.rsplit("|", 2)[-2].strip() for line in diff.splitlines()[2:]]
     assert len(changes) == 4 * len(done) and set(changes) == {"+0.0000"}
+
+    # A later run that evaluated one experiment only adds it: the report still covers every one held.
+    partial, last = tmp_path / "partial", done[-1]
+    for path in ("params.yaml", "data/raw/dataset.json", f"metrics/{last}.json", f"plots/timing/{last}.json",
+                 f"models/{last}.pt", *(f"plots/{sub}/{last}.csv" for sub in ("train", "confusion", "misclassified"))):
+        (partial / path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(repo / path, partial / path)
+    shutil.copytree(repo / "plots/evaluate" / last, partial / "plots/evaluate" / last)
+    assert results.collect(partial, dest) == [last]
+    report = (dest / "reports" / "report.md").read_text()
+    assert all(f"### {exp}" in report for exp in done)
 
 
 def test_make_demo_leaves_params_yaml_as_it_found_it(tmp_path):

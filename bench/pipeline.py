@@ -77,7 +77,7 @@ def main(argv=None) -> dict:
     if args.images < 600:
         parser.error("--images must be at least 600")
 
-    from fmnist.training.parts import resolve_device
+    from fmnist.device import resolve_device
 
     device = resolve_device(args.device)
     work = Path(tempfile.mkdtemp(prefix="fmnist-pipeline-")) if args.keep is None else args.keep

@@ -123,14 +123,13 @@ def readme_section(text: str, begin: str = BEGIN, end: str = END) -> str | None:
     return text[text.index(begin):text.index(end) + len(end)] + "\n"
 
 
-def write_section(section: str, begin: str = BEGIN, end: str = END) -> None:
-    """Replace the generated section between `begin` and `end` in README.md with `section`."""
-    readme = ROOT / "README.md"
-    text = readme.read_text()
+def write_section(section: str, begin: str = BEGIN, end: str = END, path: Path = ROOT / "README.md") -> None:
+    """Replace the generated section between `begin` and `end` in `path` (README.md) with `section`."""
+    text = path.read_text()
     old = readme_section(text, begin, end)
     if old is None:
-        sys.exit(f"error: README.md lacks the markers {begin!r} ... {end!r}")
-    readme.write_text(text.replace(old, section))
+        sys.exit(f"error: {path.name} lacks the markers {begin!r} ... {end!r}")
+    path.write_text(text.replace(old, section))
 
 
 def main(argv=None) -> None:

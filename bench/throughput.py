@@ -43,7 +43,7 @@ from fmnist.data.sources import fetch_dataset
 from fmnist.models import build_model
 from fmnist.params import Data, Synthetic, Train, load_params
 from fmnist.training import train_experiment
-from fmnist.training.parts import resolve_device
+from fmnist.device import resolve_device
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,7 +11,7 @@ from fmnist.cli import stage
 from fmnist.evaluation import evaluate_experiment
 from fmnist.params import load_params
 from fmnist.tracking import evaluation_artifacts, log_evaluation
-from fmnist.training.parts import resolve_device
+from fmnist.device import resolve_device
 
 
 @stage

@@ -15,7 +15,7 @@ from fmnist.cli import progress_bars, stage
 from fmnist.params import load_params
 from fmnist.tracking import TrainingRun
 from fmnist.training import distributed, train_experiment
-from fmnist.training.parts import resolve_device
+from fmnist.device import resolve_device
 
 
 @stage

@@ -32,7 +32,7 @@ def with_change(path: str, value):
 def test_repo_params_are_valid():
     params = load_params(ROOT / "params.yaml")
     assert set(params.experiments) == {"seed000", "seed003-unit-onehot", "seed003-unit-sparse",
-                                       "seed003-raw-onehot", "seed003-raw-sparse", "resnet"}
+                                       "seed003-raw-onehot", "seed003-raw-sparse", "resnet", "quick"}
     assert params.experiments["seed003-raw-sparse"].epochs == 10
     assert params.experiments["seed003-unit-onehot"].epochs == 20  # the train: default
     assert params.experiments["seed000"].batch_size == 1000

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import textwrap
 
-import numpy as np
 import pytest
 import torch
 
 from fmnist.params import Augment, Train
 from fmnist.training import train_experiment
-from fmnist.training.loop import Split, evaluate_split, load_splits
-from fmnist.training.parts import augment, loss_fn, resolve_device
+from fmnist.training.loop import evaluate_split, load_splits
+from fmnist.device import resolve_device
+from fmnist.training.parts import augment, loss_fn
 from fmnist.models import build_model
 from fmnist.errors import ParamsError
 

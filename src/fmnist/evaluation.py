@@ -7,8 +7,6 @@ loads a trained model and its prepared test split and writes every evaluation fi
 from __future__ import annotations
 
 import csv
-import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +15,7 @@ from sklearn import metrics as skm
 from fmnist import plots
 from fmnist.data.prepare import load_variant
 from fmnist.errors import DataError
+from fmnist.files import atomic, write_json
 from fmnist.inference import load_model, predict_proba
 
 TOP_MISTAKES = 3  # how many "mistaken for" classes the misclassification table names per class
@@ -127,26 +126,11 @@ def denormalise(x: np.ndarray, normalisation: dict) -> np.ndarray:
 
 # --- writers ------------------------------------------------------------------------------------
 
-def _atomic_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def write_json(path, data: dict) -> None:
-    _atomic_text(Path(path), json.dumps(data, indent=2) + "\n")
-
-
 def write_csv(path, header: list[str], rows) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
+    with atomic(path) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(header)
         writer.writerows(rows)
-    os.replace(tmp, path)
 
 
 def evaluate_experiment(weights_path, variant_dir, metrics_path, confusion_csv, misclassified_csv,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 
 import numpy as np
 import torch
 
+from fmnist.device import autocast
 from fmnist.errors import DataError
 from fmnist.models import build_model
 
@@ -46,7 +46,7 @@ def predict_proba(model: torch.nn.Module, x, batch_size: int = 2000, tta: bool =
     out = []
     for i in range(0, len(x), batch_size):
         xb = torch.from_numpy(np.array(x[i:i + batch_size])).to(device)  # a copy: x may be a read-only memmap
-        with torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext():
+        with autocast(device):
             logits = model(xb).float()
             probs = torch.softmax(logits, dim=1)
             if tta:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from fmnist import plots, tables
 from fmnist.errors import DataError
+from fmnist.files import write_text
 from fmnist.params import Train
 
 # Test accuracy (%) printed in the seed notebooks, on the real Fashion-MNIST. seed000 printed none.
@@ -333,7 +334,5 @@ def build_report(root: str | os.PathLike, settings: dict[str, Train], out_dir: s
     paths = {"markdown": out_dir / "report.md", "html": out_dir / "report.html", "curves": curves,
              "accuracy_time": speed}
     for key, text in (("markdown", render_markdown(blocks, out_dir)), ("html", render_html(blocks, title))):
-        tmp = paths[key].with_name(paths[key].name + ".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, paths[key])
+        write_text(paths[key], text)
     return paths

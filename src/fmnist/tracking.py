@@ -34,6 +34,7 @@ import warnings
 from pathlib import Path
 
 from fmnist.errors import FmnistError
+from fmnist.files import md5sum, write_json
 
 CHAMPION = "champion"
 MODEL_DIR = "model"  # the logged model's name within its run
@@ -112,12 +113,6 @@ def one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def md5_file(path: str | os.PathLike) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def git_commit(root: Path) -> str | None:
@@ -134,7 +129,7 @@ def run_group(root: Path, commit: str | None) -> str:
     if os.environ.get("DVC_EXP_NAME"):
         return os.environ["DVC_EXP_NAME"]
     params = root / "params.yaml"
-    params_hash = md5_file(params)[:8] if params.exists() else "noparams"
+    params_hash = md5sum(params)[:8] if params.exists() else "noparams"
     return f"workspace-{(commit or 'nogit')[:8]}-{params_hash}"
 
 
@@ -254,11 +249,7 @@ def read_run_file(path: str | os.PathLike) -> dict:
 
 
 def write_run_file(path: str | os.PathLike, record: dict) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    os.replace(tmp, path)
+    write_json(path, record)
 
 
 # --- talking to MLflow ----------------------------------------------------------------------------
@@ -412,7 +403,7 @@ def dataset_inputs(variant_dir, train_split: str = "train") -> list:
     inputs = []
     for split, context in contexts.items():
         files = [variant_dir / f"{a}_{split}.npy" for a in ("x", "y")]
-        digest = hashlib.md5("".join(md5_file(f) for f in files).encode()).hexdigest()
+        digest = hashlib.md5("".join(md5sum(f) for f in files).encode()).hexdigest()
         x, y = (np.load(f, mmap_mode="r") for f in files)
         with warnings.catch_warnings():  # a local path matches two equivalent MLflow source kinds
             warnings.simplefilter("ignore", UserWarning)
@@ -586,7 +577,7 @@ def log_evaluation_into(client, run_id: str, experiment: str, metrics: dict, art
                 dataset=test_data)
     log_paths(client, run_id, artifacts, EVALUATION_DIR)
     if weights_path is not None and Path(weights_path).exists():
-        digest = md5_file(weights_path)
+        digest = md5sum(weights_path)
         lock = dvc_lock_hash(root, experiment, digest)
         if lock:
             client.set_tag(run_id, "dvc.lock_hash", lock)
@@ -661,7 +652,7 @@ class TrainingRun:
         import torch
 
         from fmnist.training.loop import fingerprint
-        from fmnist.training.parts import resolve_device
+        from fmnist.device import resolve_device
 
         meta = self._meta()
         key = fingerprint(self.cfg, meta)
@@ -752,7 +743,7 @@ class TrainingRun:
                 step = 3
                 self.model_tags = log_model(self.client, self.run_id, self.weights_path,
                                             self.params.mlflow.register, self.variant_dir)
-                self.client.set_tag(self.run_id, "weights_md5", md5_file(self.weights_path))
+                self.client.set_tag(self.run_id, "weights_md5", md5sum(self.weights_path))
         except Exception as exc:  # noqa: BLE001
             self._fail(step, exc)
 
@@ -870,7 +861,7 @@ def sync_experiment(client, exp_id: str, name: str, params, root: Path) -> str:
     if not paths["weights"].exists():
         return f"not trained ({paths['weights']} missing); nothing to log"
     record = torch.load(paths["weights"], map_location="cpu", weights_only=True)
-    digest = md5_file(paths["weights"])
+    digest = md5sum(paths["weights"])
     run_id = read_run_file(paths["run_file"]).get("run_id")
     done = []
     if not run_exists(client, run_id):

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from fmnist.errors import DataError
+from fmnist.files import atomic
 
 UINT8 = 0x08
 
@@ -61,15 +62,10 @@ def write_idx(path: str | os.PathLike, array: np.ndarray, compresslevel: int = 6
     if array.dtype != np.uint8:
         raise ValueError(f"IDX writer takes uint8 data, got {array.dtype}")
     header = struct.pack(">HBB", 0, UINT8, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "wb") as raw:
-            # No name and mtime 0 in the gzip header: the same data gives the same bytes (and hash).
-            f = gzip.GzipFile(filename="", mode="wb", compresslevel=compresslevel, fileobj=raw, mtime=0) \
-                if path.suffix == ".gz" else raw
-            with f:
-                f.write(header)
-                f.write(array.tobytes())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic(path) as tmp, open(tmp, "wb") as raw:
+        # No name and mtime 0 in the gzip header: the same data gives the same bytes (and hash).
+        f = gzip.GzipFile(filename="", mode="wb", compresslevel=compresslevel, fileobj=raw, mtime=0) \
+            if path.suffix == ".gz" else raw
+        with f:
+            f.write(header)
+            f.write(array.tobytes())

@@ -133,14 +133,14 @@ def prepare_variant(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, norm
     return meta
 
 
-def load_variant(variant_dir: str | os.PathLike) -> tuple[dict, dict]:
-    """Memory-map a prepared variant: (meta, {'x_train': ..., 'y_train': ..., ...})."""
+def load_variant(variant_dir: str | os.PathLike, splits=SPLITS) -> tuple[dict, dict]:
+    """Memory-map a prepared variant's `splits`: (meta, {'x_train': ..., 'y_train': ..., ...})."""
     variant_dir = Path(variant_dir)
     meta_path = variant_dir / "meta.json"
     if not meta_path.exists():
         raise DataError(f"{meta_path}: missing; run the prepare stage first (dvc repro)")
     meta = json.loads(meta_path.read_text())
-    arrays = {f"{a}_{s}": np.load(variant_dir / f"{a}_{s}.npy", mmap_mode="r") for s in SPLITS for a in "xy"}
+    arrays = {f"{a}_{s}": np.load(variant_dir / f"{a}_{s}.npy", mmap_mode="r") for s in splits for a in "xy"}
     return meta, arrays
 
 

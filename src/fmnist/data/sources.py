@@ -26,6 +26,7 @@ from fmnist.data.classes import DIGITS, FASHION_CLASSES
 from fmnist.cli import progress_bars
 from fmnist.data.idx import read_idx, write_idx
 from fmnist.errors import DataError
+from fmnist.files import md5sum, write_json
 from fmnist.params import Data
 
 FILES = {
@@ -74,14 +75,6 @@ OFFLINE_HINT = ("offline options: set data.source to a local folder or file:// U
                 "files, or use data.dataset: synthetic (make demo)")
 
 
-def md5sum(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def describe(raw_dir: str | os.PathLike) -> dict:
     """The dataset record written by the download stage (name, classes, files)."""
     path = Path(raw_dir) / "dataset.json"
@@ -92,9 +85,7 @@ def describe(raw_dir: str | os.PathLike) -> dict:
 
 def _write_record(raw_dir: Path, record: dict) -> None:
     record["files"] = {name: md5sum(raw_dir / name) for name in FILES.values()}
-    tmp = raw_dir / "dataset.json.tmp"
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    os.replace(tmp, raw_dir / "dataset.json")
+    write_json(raw_dir / "dataset.json", record)
 
 
 def _is_current(raw_dir: Path, record: dict) -> bool:

@@ -7,11 +7,9 @@ resumed from the checkpoint after epoch e-1 replays epoch e exactly as an unbrok
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
-import os
 import sys
 import time
 import warnings
@@ -24,11 +22,12 @@ from torch import nn
 from tqdm import tqdm
 
 from fmnist.data.prepare import load_variant
+from fmnist.device import autocast, resolve_device
 from fmnist.errors import ParamsError
+from fmnist.files import atomic, temp_of, write_json, write_text
 from fmnist.models import count_parameters, min_side
 from fmnist.training import distributed
-from fmnist.training.parts import (augment, build_checked, class_indices, loss_fn, make_optimizer,
-                                   make_schedule, resolve_device)
+from fmnist.training.parts import augment, build_checked, class_indices, loss_fn, make_optimizer, make_schedule
 from fmnist.params import Train
 
 
@@ -50,7 +49,7 @@ def to_device(x: np.ndarray, y: np.ndarray, device: torch.device) -> Split:
 
 
 def load_splits(variant_dir, cfg: Train, device: torch.device) -> tuple[dict, dict[str, Split]]:
-    meta, a = load_variant(variant_dir)
+    meta, a = load_variant(variant_dir, ("train", "val", "test") if cfg.track_test else ("train", "val"))
     x_train, y_train = a["x_train"], a["y_train"]
     if cfg.train_split == "all":  # seed000 trained on all training images
         x_train, y_train = np.concatenate([x_train, a["x_val"]]), np.concatenate([y_train, a["y_val"]])
@@ -59,13 +58,6 @@ def load_splits(variant_dir, cfg: Train, device: torch.device) -> tuple[dict, di
     if cfg.track_test:
         splits["test"] = to_device(a["x_test"], a["y_test"], device)
     return meta, splits
-
-
-def autocast(device: torch.device):
-    """bf16 autocast on CUDA; full precision elsewhere (CPU results stay bit-reproducible)."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 @torch.inference_mode()
@@ -93,9 +85,8 @@ def fingerprint(cfg: Train, meta: dict) -> str:
 
 def save_atomic(obj, path: Path) -> None:
     """torch.save to a temp file, then rename: a kill mid-write never leaves a half file in place."""
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def load_checkpoint(path: Path, device: torch.device) -> dict | None:
@@ -117,22 +108,16 @@ TIMING = ("seconds", "images_per_s")
 
 def write_history(rows: list[dict], path: Path) -> None:
     rows = [{k: v for k, v in row.items() if k not in TIMING} for row in rows]
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        f.write(",".join(rows[0]) + "\n")
-        for row in rows:
-            f.write(",".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in row.values()) + "\n")
-    os.replace(tmp, path)
+    lines = [",".join(rows[0])] + [",".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in row.values())
+                                   for row in rows]
+    write_text(path, "\n".join(lines) + "\n")
 
 
 def write_timing(rows: list[dict], seconds: float, device: torch.device, processes: int, path: Path) -> None:
     """The timing file: total training seconds and each epoch's seconds and images/s."""
     record = {"train_seconds": round(seconds, 3), "device": str(device), "processes": processes,
               "epochs": [{"epoch": r["epoch"], **{k: round(r[k], 3) for k in TIMING if k in r}} for r in rows]}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    os.replace(tmp, path)
+    write_json(path, record)
 
 
 def train_experiment(name: str, cfg: Train, variant_dir, weights_path, history_path, checkpoint_dir,
@@ -186,7 +171,7 @@ def train_experiment(name: str, cfg: Train, variant_dir, weights_path, history_p
     key = fingerprint(cfg, meta)
     history, start, seconds = [], 0, 0.0
     for stale in (checkpoint, weights_path):  # the temp file of a write that was killed half-way
-        stale.with_name(stale.name + ".tmp").unlink(missing_ok=True)
+        temp_of(stale).unlink(missing_ok=True)
     state = load_checkpoint(checkpoint, device)
     if state is not None:
         if state.get("fingerprint") == key:

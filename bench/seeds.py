@@ -1,0 +1,63 @@
+"""Run-to-run spread: one experiment trained again with other seeds, its test accuracy after every epoch.
+
+A seed notebook printed one run's final test accuracy. How far another run of the same recipe lands from it,
+and how much the accuracy moves from one epoch to the next, says how close a port can be expected to come.
+Each seed trains the experiment exactly as params.yaml sets it (only `seed` differs) and records the test
+accuracy after each epoch (evaluation only: it changes no weight and draws no random number the training
+uses). Nothing here chooses a setting, so reading the test split is measurement, not tuning.
+
+    python bench/seeds.py RUN_DIR EXPERIMENT SEED [SEED ...] [--out FOLDER]
+
+RUN_DIR is a project folder whose prepared data the experiment needs (data/prepared/<variant>); each seed's
+curves go to FOLDER/seeds/<experiment>-seed<N>.json (default: docs/results/fashion-mnist-first-release).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_seed(run_dir: Path, experiment: str, seed: int) -> dict:
+    import yaml
+
+    from fmnist import tables
+    from fmnist.params import parse_params
+    from fmnist.training import train_experiment
+
+    params = parse_params(yaml.safe_load((run_dir / "params.yaml").read_text()))
+    cfg = dataclasses.replace(params.experiment(experiment), seed=seed, track_test=True, device="cpu")
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder)
+        train_experiment(f"{experiment} seed {seed}", cfg, run_dir / "data" / "prepared" / cfg.variant,
+                         out / "w.pt", out / "h.csv", out / "ck", progress=False)
+        history = tables.read_history(out / "h.csv")
+    return {"seed": seed, "test_acc": [round(float(a), 6) for a in history["test_acc"]],
+            "val_acc": [round(float(a), 6) for a in history["val_acc"]]}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("experiment")
+    parser.add_argument("seeds", type=int, nargs="+")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "results" / "fashion-mnist-first-release")
+    args = parser.parse_args(argv)
+    for seed in args.seeds:  # one file per seed: seeds may run in processes side by side
+        entry = run_seed(args.run_dir, args.experiment, seed)
+        path = args.out / "seeds" / f"{args.experiment}-seed{seed}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(entry, indent=1) + "\n")
+        print(f"{args.experiment} seed {seed}: test accuracy {100 * entry['test_acc'][-1]:.2f} % after "
+              f"{len(entry['test_acc'])} epochs", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

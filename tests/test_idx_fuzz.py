@@ -19,7 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fmnist.data.idx import read_idx, write_idx
-from fmnist.data.sources import FILES, fetch_dataset, md5sum
+from fmnist.data.sources import FILES, fetch_dataset
+from fmnist.files import md5sum
 from fmnist.errors import DataError
 from fmnist.params import Data
 

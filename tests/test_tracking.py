@@ -190,13 +190,13 @@ def test_tags_say_where_the_run_came_from(project, client):
     assert tags["model"] == "tiny" and tags["variant"] == "unit-onehot" and tags["device"] == "cpu"
     assert tags["torch"].startswith("2.") and tags["dvc.stage"] == "train@tiny"
     assert tags["dvc.exp_name"] == "exp-under-test" and tags["group"] == "exp-under-test"
-    from fmnist.tracking import md5_file
+    from fmnist.files import md5sum
 
-    assert tags["weights_md5"] == md5_file(project["root"] / "models/tiny.pt")
+    assert tags["weights_md5"] == md5sum(project["root"] / "models/tiny.pt")
 
 
 def test_run_logs_the_prepared_splits_as_dataset_inputs(project, client):
-    from fmnist.tracking import md5_file
+    from fmnist.files import md5sum
 
     inputs = client.get_run(run_of(project, "tiny")["run_id"]).inputs.dataset_inputs
     contexts = {next(t.value for t in i.tags if t.key == "mlflow.data.context"): i.dataset for i in inputs}
@@ -206,7 +206,7 @@ def test_run_logs_the_prepared_splits_as_dataset_inputs(project, client):
         dataset = contexts[context]
         assert dataset.name == f"bands unit-onehot {split}"
         assert json.loads(dataset.source)["uri"].endswith("data/prepared/unit-onehot")
-        files = "".join(md5_file(variant / f"{a}_{split}.npy") for a in ("x", "y"))
+        files = "".join(md5sum(variant / f"{a}_{split}.npy") for a in ("x", "y"))
         import hashlib
 
         assert dataset.digest == hashlib.md5(files.encode()).hexdigest()

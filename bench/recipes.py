@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import itertools
 import json
 import os
 import sys
@@ -51,6 +52,7 @@ def run(search: str, variant_dir: Path, tries: dict | None = None, results: Path
     """Make each try of `search` not yet in its results file; return the file's entries."""
     import torch
 
+    from fmnist import tables
     from fmnist.training import train_experiment
 
     path = results / f"{search}.json"
@@ -65,14 +67,10 @@ def run(search: str, variant_dir: Path, tries: dict | None = None, results: Path
             final = train_experiment(name, cfg, variant_dir, out / "w.pt", out / "h.csv", out / "ck",
                                      progress=False, timing_path=out / "t.json")
             timing = json.loads((out / "t.json").read_text())
-            history = (out / "h.csv").read_text().splitlines()
-        header = history[0].split(",")
-        rows = [dict(zip(header, line.split(","))) for line in history[1:]]
-        elapsed = 0.0
-        curve = []
-        for row, epoch in zip(rows, timing["epochs"]):
-            elapsed += epoch["seconds"]
-            curve.append({"epoch": int(row["epoch"]), "val_acc": float(row["val_acc"]), "seconds": round(elapsed, 1)})
+            history = tables.read_history(out / "h.csv")
+        elapsed = itertools.accumulate(epoch["seconds"] for epoch in timing["epochs"])
+        curve = [{"epoch": int(epoch), "val_acc": float(acc), "seconds": round(seconds, 1)}
+                 for epoch, acc, seconds in zip(history["epoch"], history["val_acc"], elapsed)]
         done[name] = {"changes": changes, "val_acc": final["val_acc"], "epochs": cfg.epochs,
                       "train_seconds": timing["train_seconds"], "curve": curve,
                       "machine": f"{os.cpu_count()} CPU cores, {torch.get_num_threads()} threads, load {load:.1f}",

@@ -10,7 +10,7 @@ import pytest
 from fmnist import tables
 from fmnist.errors import DataError
 from fmnist.evaluation import misclassification_table, write_csv
-from fmnist.training.loop import write_history
+from fmnist.training.outputs import write_history
 
 # Names a type-guessing reader turns into numbers, booleans or missing values, or splits.
 AWKWARD = ["0", "007", "1e3", "NA", "null", "nan", "True", "-1", "a,b", 'say "hi"', " pad "]

@@ -12,9 +12,11 @@ import argparse
 import sys
 
 from fmnist.cli import progress_bars, stage
+from fmnist.data.prepare import load_variant
 from fmnist.params import load_params
 from fmnist.tracking import TrainingRun
 from fmnist.training import distributed, train_experiment
+from fmnist.training.loop import fingerprint
 from fmnist.device import resolve_device
 
 
@@ -39,11 +41,15 @@ def main(argv=None):
         if status != 0:
             sys.exit(f"error: distributed training of {name} failed (torchrun exit {status}); see the lines above")
         return
-    with distributed.process_group(resolve_device(cfg.device).type) as ranks:
+    device = resolve_device(cfg.device)
+    with distributed.process_group(device.type) as ranks:
         if not ranks.main:  # the other processes only train
             train_experiment(name, cfg, **paths, progress=False)
             return
-        with TrainingRun(name, params, run_file=f"models/{name}.run.json", **paths) as run:
+        # What the run is tagged with: the data trained on, the checkpoint's fingerprint, the device.
+        meta, _ = load_variant(paths["variant_dir"], splits=())
+        with TrainingRun(name, params, run_file=f"models/{name}.run.json", meta=meta,
+                         fingerprint=fingerprint(cfg, meta), device=device, **paths) as run:
             final = train_experiment(name, cfg, **paths, on_epoch=run.log_epoch, progress=progress)
     print(f"{name}: val accuracy {final['val_acc']:.4f} after {final['epoch']} epochs"
           + (f" on {ranks.world} processes" if ranks.active else ""))

@@ -203,7 +203,7 @@ def test_predict_fits_an_image_to_the_trained_size(wide_weights, tmp_path, capsy
 
 def test_the_served_model_resizes_any_input_to_the_trained_size(wide_weights):
     from fmnist.inference import load_model, normalise, predict_proba
-    from fmnist.tracking import served_model
+    from fmnist.tracking.model import served_model
 
     model, record = load_model(wide_weights)
     served = served_model(model, record)
@@ -221,7 +221,7 @@ def test_the_logged_model_takes_any_size_and_predict_resizes_for_it(wide_weights
     import mlflow
 
     from fmnist.cli import main as fmnist
-    from fmnist.tracking import log_model
+    from fmnist.tracking.model import log_model
 
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)

@@ -43,7 +43,7 @@ def test_history_keeps_integer_epochs_and_nan_losses(tmp_path):
     got = tables.read_history(tmp_path / "h.csv")
     assert str(got["epoch"].dtype) == "int64" and got["epoch"].tolist() == [1, 2]
     assert math.isnan(got["train_loss"][0]) and got["val_loss"][0] == float("inf")
-    from fmnist.tracking import read_history
+    from fmnist.tracking.outputs import read_history
 
     assert read_history(tmp_path / "h.csv")[0] == {"epoch": 1, "train_acc": 0.5, "val_loss": float("inf"),
                                                    "lr": 0.25}  # MLflow gets no NaN

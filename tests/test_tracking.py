@@ -55,14 +55,19 @@ def load_project(root: Path):
 
 def train_tracked(root: Path, name: str):
     """What stages/train.py does, in-process, from `root`."""
+    from fmnist.data.prepare import load_variant
+    from fmnist.device import resolve_device
     from fmnist.tracking import TrainingRun
     from fmnist.training import train_experiment
+    from fmnist.training.loop import fingerprint
 
     params = load_project(root)
     cfg = params.experiment(name)
     paths = dict(variant_dir=root / "data/prepared" / cfg.variant, weights_path=root / f"models/{name}.pt",
                  history_path=root / f"plots/train/{name}.csv", checkpoint_dir=root / f"checkpoints/{name}")
-    with TrainingRun(name, params, run_file=root / f"models/{name}.run.json", **paths) as run:
+    meta, _ = load_variant(paths["variant_dir"], splits=())
+    with TrainingRun(name, params, run_file=root / f"models/{name}.run.json", meta=meta,
+                     fingerprint=fingerprint(cfg, meta), device=resolve_device(cfg.device), **paths) as run:
         train_experiment(name, cfg, **paths, on_epoch=run.log_epoch, progress=False)
     return params
 
@@ -155,7 +160,7 @@ def test_tracking_uri_env_wins_then_params_then_the_repo_db(tmp_path, monkeypatc
 
 
 def test_safe_uri_hides_credentials():
-    from fmnist.tracking import safe_uri
+    from fmnist.tracking.client import safe_uri
 
     assert safe_uri("https://me:secret@mlflow.example.org:8443/x") == "https://mlflow.example.org:8443/x"
 
@@ -279,7 +284,7 @@ def test_predict_from_the_registry_matches_the_weights_file(project, tmp_path, c
 
 
 def test_champion_goes_to_the_best_test_accuracy(project, client):
-    from fmnist.tracking import update_champion
+    from fmnist.tracking.model import update_champion
 
     exp_id = client.get_experiment_by_name("fmnist-test").experiment_id
     better = client.create_run(exp_id, run_name="tiny").info.run_id
@@ -390,7 +395,7 @@ def test_parallel_stages_share_a_new_store(tmp_path):
     `dvc queue start -j 2` does on a fresh clone): all get the same experiment, none fails."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     start = time.time() + 8  # after every process has imported mlflow
-    code = ("import sys, time; from fmnist.tracking import connect, experiment_id; "
+    code = ("import sys, time; from fmnist.tracking.client import connect, experiment_id; "
             "time.sleep(max(0, float(sys.argv[2]) - time.time())); "
             "print(experiment_id(connect(sys.argv[1]), 'fmnist', sys.argv[1]))")
     procs = [subprocess.Popen([sys.executable, "-c", code, uri, str(start)], stdout=subprocess.PIPE,

@@ -119,7 +119,7 @@ class Predictor:
         meta = (model.metadata.metadata or {}) if model.metadata else {}
         self.classes = list(meta.get("classes") or [])
         self.size = tuple(meta.get("input_size") or (SIZE, SIZE))  # models logged before sizes were recorded
-        # The logged model takes pixels 0..255 and returns probabilities (see fmnist.tracking.served_model).
+        # The logged model takes pixels 0..255 and returns probabilities (see fmnist.tracking.model.served_model).
         self._predict = lambda pixels: np.asarray(model.predict(pixels[:, None].astype(np.float32)))
         if meta.get("synthetic"):
             self.note = f"note: {uri} was trained on {meta.get('dataset')}, not on Fashion-MNIST"

@@ -1,0 +1,68 @@
+"""The DVC outputs tracking reads (weights, history, metrics, dvc.lock) and the run file it writes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from fmnist.files import write_json
+
+
+def dvc_outputs(experiment: str, root: str | os.PathLike = ".") -> dict:
+    """The DVC outputs of one experiment that tracking reads (the paths dvc.yaml gives them)."""
+    root = Path(root)
+    return {
+        "weights": root / "models" / f"{experiment}.pt",
+        "run_file": root / "models" / f"{experiment}.run.json",
+        "history": root / "plots" / "train" / f"{experiment}.csv",
+        "metrics": root / "metrics" / f"{experiment}.json",
+        "info": root / "plots" / "evaluate" / experiment / "info.json",  # the names the metrics are of
+        "timing": root / "plots" / "timing" / f"{experiment}.json",
+    }
+
+
+def evaluation_artifacts(experiment: str, root: str | os.PathLike = ".") -> list[Path]:
+    """Evaluate's figures and tables worth keeping with the run (those present)."""
+    root = Path(root)
+    candidates = [root / "plots" / "misclassified" / f"{experiment}.csv",
+                  root / "plots" / "evaluate" / experiment]
+    return [p for p in candidates if p.exists()]
+
+
+def read_history(path: str | os.PathLike) -> list[dict]:
+    """The per-epoch rows of plots/train/<experiment>.csv as numbers."""
+    from fmnist import tables  # pandas: only when a history is read
+
+    rows = tables.read_history(path).to_dict("records")
+    return [{k: v for k, v in row.items() if v == v} for row in rows]  # an empty (NaN) cell is left out
+
+
+def read_run_file(path: str | os.PathLike) -> dict:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def write_run_file(path: str | os.PathLike, record: dict) -> None:
+    write_json(path, record)
+
+
+def dvc_lock_hash(root: Path, experiment: str, weights_md5: str) -> str | None:
+    """MD5 of the train stage's dvc.lock entry, when that entry describes these weights.
+
+    DVC writes the entry after the stage ends, so evaluate and sync see it; train itself does not.
+    """
+    import yaml
+
+    try:
+        lock = yaml.safe_load((root / "dvc.lock").read_text()) or {}
+        entry = lock["stages"][f"train@{experiment}"]
+    except (OSError, KeyError, TypeError, yaml.YAMLError):
+        return None
+    outs = {o.get("path"): o.get("md5") for o in entry.get("outs", []) if isinstance(o, dict)}
+    if outs.get(f"models/{experiment}.pt") != weights_md5:
+        return None
+    return hashlib.md5(json.dumps(entry, sort_keys=True, default=str).encode()).hexdigest()

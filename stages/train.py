@@ -16,7 +16,7 @@ from fmnist.data.prepare import load_variant
 from fmnist.params import load_params
 from fmnist.tracking import TrainingRun
 from fmnist.training import distributed, train_experiment
-from fmnist.training.loop import fingerprint
+from fmnist.training.checkpoint import fingerprint
 from fmnist.device import resolve_device
 
 

@@ -40,7 +40,7 @@ class TrainingRun:
     leaves no run and no output behind.
 
     The stage tells it what it knows of the training: `meta`, the prepared variant's meta.json (dataset,
-    dataset_id, synthetic); `fingerprint`, what the checkpoint must match (`fmnist.training.loop.fingerprint`);
+    dataset_id, synthetic); `fingerprint`, what the checkpoint must match (`fmnist.training.checkpoint.fingerprint`);
     and `device`, where training runs.
 
     An interrupted run resumed from its checkpoint continues the same MLflow run: its id is kept in

@@ -43,11 +43,11 @@ def cpu_name() -> str:
 
 def collect(run_dir: Path, dest: Path) -> list[str]:
     """Copy the evaluated experiments of `run_dir` into `dest`; return their names."""
-    import torch
     import yaml
 
     from fmnist.params import parse_params
     from fmnist.report import build_report
+    from fmnist.weights import Weights
 
     params = parse_params(yaml.safe_load((run_dir / "params.yaml").read_text()))
     done = [e for e in params.experiments if (run_dir / "metrics" / f"{e}.json").exists()]
@@ -64,9 +64,9 @@ def collect(run_dir: Path, dest: Path) -> list[str]:
             shutil.copy2(run_dir / path, dest / path)
         shutil.copytree(run_dir / "plots/evaluate" / e, dest / "plots/evaluate" / e, dirs_exist_ok=True)
         weights_path = run_dir / "models" / f"{e}.pt"
-        record = torch.load(weights_path, map_location="cpu", weights_only=True)
-        run = {"device": record["device"], "cpu": cpu_name() if record["device"] == "cpu" else None,
-               "cores": os.cpu_count(), "processes": record.get("processes", 1), "torch": record["torch"],
+        weights = Weights.load(weights_path)
+        run = {"device": weights.device, "cpu": cpu_name() if weights.device == "cpu" else None,
+               "cores": os.cpu_count(), "processes": weights.processes, "torch": weights.torch,
                "finished": datetime.fromtimestamp(weights_path.stat().st_mtime, timezone.utc).isoformat(timespec="seconds")}
         (dest / "runs" / f"{e}.json").write_text(json.dumps(run, indent=2) + "\n")
     # The report covers every experiment the folder now holds, those of earlier collects included.

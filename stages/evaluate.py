@@ -10,6 +10,7 @@ import argparse
 from fmnist.cli import stage
 from fmnist.evaluation import evaluate_experiment
 from fmnist.params import load_params
+from fmnist.paths import ExperimentPaths, prepared_dir
 from fmnist.tracking import evaluation_artifacts, log_evaluation
 from fmnist.device import resolve_device
 
@@ -26,16 +27,17 @@ def main(argv=None):
     params = load_params(args.params)
     cfg = params.experiment(args.experiment)
     name = args.experiment
+    files = ExperimentPaths(name)
     metrics = evaluate_experiment(
-        weights_path=f"models/{name}.pt",
-        variant_dir=f"data/prepared/{cfg.variant}",
-        metrics_path=f"metrics/{name}.json",
-        confusion_csv=f"plots/confusion/{name}.csv",
-        misclassified_csv=f"plots/misclassified/{name}.csv",
-        figures_dir=f"plots/evaluate/{name}",
+        weights_path=files.weights,
+        variant_dir=prepared_dir(cfg.variant),
+        metrics_path=files.metrics,
+        confusion_csv=files.confusion,
+        misclassified_csv=files.misclassified,
+        figures_dir=files.figures,
         device=resolve_device(cfg.device),
     )
-    log_evaluation(f"models/{name}.run.json", metrics, evaluation_artifacts(name), params)
+    log_evaluation(files.run_file, metrics, evaluation_artifacts(name), params)
     print(f"{name} on {metrics['dataset']}: test accuracy {metrics['test_accuracy']:.4f}, "
           f"macro F1 {metrics['macro_f1']:.4f}, {metrics['errors']} errors of {metrics['test_images']}")
 

@@ -14,6 +14,7 @@ import sys
 from fmnist.cli import progress_bars, stage
 from fmnist.data.prepare import load_variant
 from fmnist.params import load_params
+from fmnist.paths import ExperimentPaths, prepared_dir
 from fmnist.tracking import TrainingRun
 from fmnist.training import distributed, train_experiment
 from fmnist.training.checkpoint import fingerprint
@@ -32,9 +33,9 @@ def main(argv=None):
     params = load_params(args.params)
     name = args.experiment
     cfg = params.experiment(name)
-    paths = dict(variant_dir=f"data/prepared/{cfg.variant}", weights_path=f"models/{name}.pt",
-                 history_path=f"plots/train/{name}.csv", checkpoint_dir=f"checkpoints/{name}",
-                 timing_path=f"plots/timing/{name}.json")
+    files = ExperimentPaths(name)
+    paths = dict(variant_dir=prepared_dir(cfg.variant), weights_path=files.weights, history_path=files.history,
+                 checkpoint_dir=files.checkpoints, timing_path=files.timing)
     progress = not args.no_progress and progress_bars(params.progress)
     if cfg.distributed.enabled and not distributed.under_torchrun():
         status = distributed.relaunch(cfg.distributed.nproc, [sys.argv[0], *(sys.argv[1:] if argv is None else argv)])
@@ -48,7 +49,7 @@ def main(argv=None):
             return
         # What the run is tagged with: the data trained on, the checkpoint's fingerprint, the device.
         meta, _ = load_variant(paths["variant_dir"], splits=())
-        with TrainingRun(name, params, run_file=f"models/{name}.run.json", meta=meta,
+        with TrainingRun(name, params, run_file=files.run_file, meta=meta,
                          fingerprint=fingerprint(cfg, meta), device=device, **paths) as run:
             final = train_experiment(name, cfg, **paths, on_epoch=run.log_epoch, progress=progress)
     print(f"{name}: val accuracy {final['val_acc']:.4f} after {final['epoch']} epochs"

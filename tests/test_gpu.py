@@ -10,7 +10,7 @@ from fmnist.models import build_model
 from fmnist.params import Augment, Train
 from fmnist.training import train_experiment
 from fmnist.training.loop import evaluate_split, load_splits
-from fmnist.training.parts import loss_fn
+from fmnist.training.recipe import loss_fn
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]

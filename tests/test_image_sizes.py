@@ -183,7 +183,7 @@ def test_weights_record_the_input_size(wide_weights):
 
 def test_predict_fits_an_image_to_the_trained_size(wide_weights, tmp_path, capsys):
     from fmnist.cli import main as fmnist
-    from fmnist.inference import load_model, normalise, predict_proba
+    from fmnist.inference import load_served, normalise, predict_proba
     from fmnist.predict import load_image
 
     photo = np.zeros((100, 100, 3), np.uint8)
@@ -195,23 +195,21 @@ def test_predict_fits_an_image_to_the_trained_size(wide_weights, tmp_path, capsy
     assert pixels[:, :8].max() == 0 and pixels[:, -8:].max() == 0  # a square fits 20x20, centred
     assert pixels[10, 18] == 255
     assert fmnist(["predict", str(path), "--model", str(wide_weights)]) == 0
-    model, record = load_model(wide_weights)
-    probs = predict_proba(model, normalise(pixels[None], record))[0]
+    served, weights = load_served(wide_weights)
+    probs = predict_proba(served, normalise(pixels[None], weights))[0]
     best = int(np.argmax(probs))
     assert capsys.readouterr().out.strip() == f"{path}: {'abc'[best]} {probs[best]:.3f}"
 
 
 def test_the_served_model_resizes_any_input_to_the_trained_size(wide_weights):
-    from fmnist.inference import load_model, normalise, predict_proba
-    from fmnist.tracking.model import served_model
+    from fmnist.inference import load_served, normalise, predict_proba
 
-    model, record = load_model(wide_weights)
-    served = served_model(model, record)
+    served, weights = load_served(wide_weights)
     pixels = np.random.default_rng(1).integers(0, 256, (3, 20, 36)).astype(np.uint8)
     with torch.inference_mode():
         same = served(torch.from_numpy(pixels[:, None].astype(np.float32))).numpy()
         other = served(torch.rand(2, 1, 64, 48) * 255).numpy()
-    assert np.allclose(same, predict_proba(model, normalise(pixels, record)), atol=1e-6)  # identity at 20x36
+    assert np.allclose(same, predict_proba(served, normalise(pixels, weights)), atol=1e-6)  # identity at 20x36
     assert other.shape == (2, 3) and np.allclose(other.sum(1), 1, atol=1e-5)
 
 

@@ -146,14 +146,14 @@ def test_a_bad_file_is_refused_naming_it(tmp_path, case):
 # --- the command -------------------------------------------------------------------------------------
 
 def test_predict_prints_class_and_probability(weights, tmp_path, capsys):
-    from fmnist.inference import load_model, normalise, predict_proba
+    from fmnist.inference import load_served, normalise, predict_proba
 
     pixels = np.random.default_rng(3).integers(0, 256, (28, 28), dtype=np.uint8)
     path = save(tmp_path / "one.png", pixels)
     assert fmnist(["predict", str(path), "--model", str(weights), "--top", "3"]) == 0
     line = capsys.readouterr().out.strip()
-    model, record = load_model(weights)
-    probs = predict_proba(model, normalise(pixels[None], record))[0]
+    served, record = load_served(weights)
+    probs = predict_proba(served, normalise(pixels[None], record))[0]
     best = np.argsort(-probs)[:3]
     assert line == f"{path}: " + ", ".join(f"c{i} {probs[i]:.3f}" for i in best)
 

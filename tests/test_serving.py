@@ -48,7 +48,7 @@ def post(url: str, payload: dict) -> dict:
 
 
 def test_the_served_champion_answers_with_class_probabilities(champion, tmp_path):
-    from fmnist.inference import load_model, normalise, predict_proba
+    from fmnist.inference import load_served, normalise, predict_proba
 
     root, uri = champion
     port = free_port()
@@ -72,8 +72,8 @@ def test_the_served_champion_answers_with_class_probabilities(champion, tmp_path
         answer = post(f"http://127.0.0.1:{port}/invocations", {"inputs": pixels[:, None].tolist()})
         probs = np.asarray(answer["predictions"], dtype=np.float32)
 
-        model, record = load_model(root / "models/tiny.pt")
-        expected = predict_proba(model, normalise(pixels, record))
+        served, weights = load_served(root / "models/tiny.pt")
+        expected = predict_proba(served, normalise(pixels, weights))
         assert probs.shape == (4, 10)
         assert np.allclose(probs, expected, atol=1e-5)
         assert np.allclose(probs.sum(1), 1, atol=1e-5)

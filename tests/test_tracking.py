@@ -59,7 +59,7 @@ def train_tracked(root: Path, name: str):
     from fmnist.device import resolve_device
     from fmnist.tracking import TrainingRun
     from fmnist.training import train_experiment
-    from fmnist.training.loop import fingerprint
+    from fmnist.training.checkpoint import fingerprint
 
     params = load_project(root)
     cfg = params.experiment(name)
@@ -75,15 +75,15 @@ def train_tracked(root: Path, name: str):
 def evaluate_like(root: Path, name: str) -> dict:
     """Test metrics as the evaluate stage writes them (the numbers that matter here)."""
     from fmnist.data.prepare import load_variant
-    from fmnist.inference import load_model, predict_proba
+    from fmnist.inference import load_served, predict_proba
 
-    model, record = load_model(root / f"models/{name}.pt")
-    _, arrays = load_variant(root / "data/prepared" / record["variant"])
-    probs = predict_proba(model, arrays["x_test"])
+    served, weights = load_served(root / f"models/{name}.pt")
+    _, arrays = load_variant(root / "data/prepared" / weights.variant)
+    probs = predict_proba(served, arrays["x_test"])
     y = arrays["y_test"].argmax(1)
     metrics = {"experiment": name, "test_accuracy": float((probs.argmax(1) == y).mean()), "test_loss": 0.5,
-               "macro_f1": 0.4, "errors": int((probs.argmax(1) != y).sum()), "epochs": record["epochs"],
-               "per_class": {"class": record["classes"], "recall": [0.5] * len(record["classes"])}}
+               "macro_f1": 0.4, "errors": int((probs.argmax(1) != y).sum()), "epochs": weights.epochs,
+               "per_class": {"class": weights.classes, "recall": [0.5] * len(weights.classes)}}
     (root / "metrics").mkdir(exist_ok=True)
     (root / f"metrics/{name}.json").write_text(json.dumps(metrics))
     (root / "plots/misclassified").mkdir(parents=True, exist_ok=True)
@@ -256,15 +256,15 @@ def test_model_is_registered_champion_and_serves_probabilities(project, client):
     import mlflow.pyfunc
     import torch
 
-    from fmnist.inference import load_model, normalise, predict_proba
+    from fmnist.inference import load_served, normalise, predict_proba
 
     version = client.get_model_version_by_alias("fmnist-tiny", "champion")
     assert str(version.version) == "1" and version.run_id == run_of(project, "tiny")["run_id"]
     served = mlflow.pyfunc.load_model("models:/fmnist-tiny@champion")
     assert served.metadata.metadata["classes"] == [str(i) for i in range(10)]
     pixels = np.random.default_rng(1).integers(0, 256, (5, 28, 28), dtype=np.uint8)
-    model, record = load_model(project["root"] / "models/tiny.pt")
-    expected = predict_proba(model, normalise(pixels, record))
+    ours, weights = load_served(project["root"] / "models/tiny.pt")
+    expected = predict_proba(ours, normalise(pixels, weights))
     got = served.predict(pixels[:, None].astype(np.float32))
     assert np.allclose(got, expected, atol=1e-5) and np.allclose(got.sum(1), 1, atol=1e-5)
     assert torch.load(project["root"] / "models/tiny.pt", weights_only=True)["experiment"] == "tiny"

@@ -15,7 +15,8 @@ from fmnist.params import Augment, Train
 from fmnist.training import train_experiment
 from fmnist.training.loop import evaluate_split, load_splits
 from fmnist.device import resolve_device
-from fmnist.training.parts import augment, loss_fn
+from fmnist.training.augment import augment
+from fmnist.training.recipe import loss_fn
 from fmnist.models import build_model
 from fmnist.errors import ParamsError
 

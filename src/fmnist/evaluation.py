@@ -16,7 +16,7 @@ from fmnist import plots
 from fmnist.data.prepare import load_variant
 from fmnist.errors import DataError
 from fmnist.files import atomic, write_json
-from fmnist.inference import load_model, predict_proba
+from fmnist.inference import load_served, predict_proba
 
 TOP_MISTAKES = 3  # how many "mistaken for" classes the misclassification table names per class
 
@@ -143,34 +143,33 @@ def evaluate_experiment(weights_path, variant_dir, metrics_path, confusion_csv, 
     PNGs in `figures_dir` (confusion.png, misclassified.png, misclassified_images.png).
     Returns the info and the metrics in one dict.
     """
-    model, record = load_model(weights_path, device)
+    served, weights = load_served(weights_path, device)
     meta, arrays = load_variant(variant_dir)
-    if meta["dataset_id"] != record["dataset_id"] or list(meta["classes"]) != list(record["classes"]):
-        raise DataError(f"{weights_path} was trained on {record['dataset']} but {variant_dir} holds "
+    if meta["dataset_id"] != weights.dataset_id or list(meta["classes"]) != list(weights.classes):
+        raise DataError(f"{weights_path} was trained on {weights.dataset} but {variant_dir} holds "
                         f"{meta['dataset']}; run dvc repro to retrain")
-    classes = list(record["classes"])
-    settings = record["train"]
+    classes = list(weights.classes)
+    settings = weights.train
     # A writable in-memory copy: torch warns about tensors made from the read-only memory map.
     x_test, y_true = np.array(arrays["x_test"]), labels_of(arrays["y_test"])
-    probs = predict_proba(model, x_test, batch_size=settings.get("eval_batch_size", 2000),
-                          tta=bool(settings.get("tta", False)))
+    probs = predict_proba(served, x_test, batch_size=settings.get("eval_batch_size", 2000))
     y_pred = probs.argmax(1)
 
     scores = compute_metrics(y_true, probs, classes, settings["loss"])
     info = {
-        "experiment": record["experiment"],
-        "dataset": record["dataset"],
-        "synthetic": bool(record["synthetic"]),
-        "model": record["model"],
-        "variant": record["variant"],
+        "experiment": weights.experiment,
+        "dataset": weights.dataset,
+        "synthetic": bool(weights.synthetic),
+        "model": weights.model,
+        "variant": weights.variant,
         "loss": settings["loss"],  # the loss test_loss is measured in
         "classes": classes,  # the order of the per_class lists
     }
     per_class = {k: v for k, v in scores["per_class"].items() if k != "class"}
     metrics = {
         **{k: v for k, v in scores.items() if k != "per_class"},
-        "parameters": int(record["parameters"]["trainable"]),
-        "epochs": int(record["epochs"]),
+        "parameters": int(weights.parameters["trainable"]),
+        "epochs": int(weights.epochs),
         "per_class": per_class,
     }
     write_json(info_path or Path(figures_dir) / "info.json", info)
@@ -179,7 +178,7 @@ def evaluate_experiment(weights_path, variant_dir, metrics_path, confusion_csv, 
     table = misclassification_table(y_true, y_pred, classes)
     write_csv(misclassified_csv, list(table[0]), [list(r.values()) for r in table])
 
-    name, dataset = record["experiment"], record["dataset"]
+    name, dataset = weights.experiment, weights.dataset
     figures_dir = Path(figures_dir)
     plots.save(plots.confusion_matrix(normalised_confusion(y_true, y_pred, len(classes)), classes,
                                       f"{name} - {dataset}", metrics["test_accuracy"]),
@@ -187,7 +186,7 @@ def evaluate_experiment(weights_path, variant_dir, metrics_path, confusion_csv, 
     plots.save(plots.misclassification_bars(table, classes, f"{name} - {dataset}"),
                figures_dir / "misclassified.png")
     picks = confident_mistakes(y_true, probs)
-    images = denormalise(np.asarray(x_test[picks]), record["normalisation"])
+    images = denormalise(np.asarray(x_test[picks]), weights.normalisation)
     titles = [f"true {classes[y_true[i]]}\npred {classes[y_pred[i]]} {probs[i, y_pred[i]]:.0%}" for i in picks]
     plots.save(plots.misclassified_grid(images, titles, f"Most confident mistakes - {name} - {dataset}"),
                figures_dir / "misclassified_images.png")

@@ -1,4 +1,8 @@
-"""Load trained weights (models/<experiment>.pt) and predict class probabilities."""
+"""The trained model as it is served: loaded from its weights file, pixels in, class probabilities out.
+
+`Served` is the one place where prepare's normalisation, the resize to the training size and the mirror-image
+average (TTA) are applied: evaluation, the MLflow model and `fmnist predict` all go through it.
+"""
 
 from __future__ import annotations
 
@@ -8,48 +12,66 @@ import numpy as np
 import torch
 
 from fmnist.device import autocast
-from fmnist.errors import DataError
 from fmnist.models import build_model
+from fmnist.weights import Weights
 
 
-def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
-    """The model in eval mode and its record (classes, normalisation, dataset, settings)."""
-    try:
-        record = torch.load(path, map_location=device, weights_only=True)
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such weights file (train it with dvc repro)") from None
-    except Exception as exc:  # a damaged or foreign file: say which
-        raise DataError(f"{path}: not a weights file this project wrote ({exc.__class__.__name__})") from None
-    model = build_model(record["model"], num_classes=len(record["classes"]),
-                        input_size=input_size(record), **record["model_config"])
-    model.load_state_dict(record["state_dict"])
-    return model.to(device).eval(), record
+def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, Weights]:
+    """The model in eval mode and its weights record (classes, normalisation, dataset, settings)."""
+    weights = Weights.load(path, device)
+    model = build_model(weights.model, num_classes=len(weights.classes), input_size=tuple(weights.input_size),
+                        **weights.model_config)
+    model.load_state_dict(weights.state_dict)
+    return model.to(device).eval(), weights
 
 
-def input_size(record: dict) -> tuple[int, int]:
-    """(H, W) of the images the model was trained on (28x28 for weights that do not record it)."""
-    return tuple(record.get("input_size", (28, 28)))
+class Served(torch.nn.Module):
+    """The model as served: pixels 0..255, float32 (N, 1, H, W) in, class probabilities (N, C) out.
+
+    A bilinear resize to the training images' size (the identity at that size), prepare's normalisation and,
+    when the experiment uses TTA, the mirror-image average are part of the graph, so a client needs nothing
+    but the pixels. `probabilities` takes inputs already prepared (normalised at the training size).
+    """
+
+    def __init__(self, model: torch.nn.Module, weights: Weights):
+        super().__init__()
+        self.model = model
+        self.size = tuple(weights.input_size)
+        self.shift, self.scale = float(weights.normalisation["shift"]), float(weights.normalisation["scale"])
+        self.tta = weights.tta
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        x = torch.nn.functional.interpolate(pixels, size=self.size, mode="bilinear", antialias=True)
+        return self.probabilities((x - self.shift) / self.scale)
+
+    def probabilities(self, x: torch.Tensor) -> torch.Tensor:
+        probs = torch.softmax(self.model(x).float(), dim=1)
+        if self.tta:
+            probs = (probs + torch.softmax(self.model(x.flip(-1)).float(), dim=1)) / 2
+        return probs
 
 
-def normalise(images_uint8: np.ndarray, record: dict) -> np.ndarray:
+def load_served(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[Served, Weights]:
+    model, weights = load_model(path, device)
+    return Served(model, weights).eval(), weights
+
+
+def normalise(images_uint8: np.ndarray, weights: Weights) -> np.ndarray:
     """Raw 0..255 images (N, H, W) to the model's input (N, 1, H, W), as prepare did."""
-    norm = record["normalisation"]
+    norm = weights.normalisation
     x = (images_uint8.astype(np.float32) - np.float32(norm["shift"])) / np.float32(norm["scale"])
     return x[:, None]
 
 
 @torch.inference_mode()
-def predict_proba(model: torch.nn.Module, x, batch_size: int = 2000, tta: bool = False) -> np.ndarray:
-    """Softmax probabilities (N, C) for prepared inputs (N, 1, H, W); `tta` averages in the mirror image."""
-    device = next(model.parameters()).device
-    model.eval()
+def predict_proba(served: Served, x, batch_size: int = 2000, pixels: bool = False) -> np.ndarray:
+    """Class probabilities (N, C) of prepared inputs (N, 1, H, W), or of raw pixels when `pixels`, in batches."""
+    device = next(served.parameters()).device
+    served.eval()
     out = []
     for i in range(0, len(x), batch_size):
-        xb = torch.from_numpy(np.array(x[i:i + batch_size])).to(device)  # a copy: x may be a read-only memmap
+        xb = torch.from_numpy(np.array(x[i:i + batch_size], dtype=np.float32)).to(device)  # a copy: x may be a memmap
         with autocast(device):
-            logits = model(xb).float()
-            probs = torch.softmax(logits, dim=1)
-            if tta:
-                probs = (probs + torch.softmax(model(xb.flip(-1)).float(), dim=1)) / 2
+            probs = served(xb) if pixels else served.probabilities(xb)
         out.append(probs.cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)

@@ -91,15 +91,14 @@ class Predictor:
             self._from_weights(source)
 
     def _from_weights(self, path: str) -> None:
-        from fmnist.inference import input_size, load_model, normalise, predict_proba
+        from fmnist.inference import load_served, predict_proba
 
-        model, record = load_model(path)
-        self.classes = list(record["classes"])
-        self.size = input_size(record)
-        tta = bool(record["train"].get("tta", False))
-        self._predict = lambda pixels: predict_proba(model, normalise(pixels, record), tta=tta)
-        if record.get("synthetic"):
-            self.note = f"note: {path} was trained on {record['dataset']}, not on Fashion-MNIST"
+        served, weights = load_served(path)
+        self.classes = list(weights.classes)
+        self.size = tuple(weights.input_size)
+        self._predict = lambda pixels: predict_proba(served, pixels[:, None], pixels=True)
+        if weights.synthetic:
+            self.note = f"note: {path} was trained on {weights.dataset}, not on Fashion-MNIST"
 
     def _from_mlflow(self, uri: str) -> None:
         import mlflow
@@ -119,7 +118,7 @@ class Predictor:
         meta = (model.metadata.metadata or {}) if model.metadata else {}
         self.classes = list(meta.get("classes") or [])
         self.size = tuple(meta.get("input_size") or (SIZE, SIZE))  # models logged before sizes were recorded
-        # The logged model takes pixels 0..255 and returns probabilities (see fmnist.tracking.model.served_model).
+        # The logged model takes pixels 0..255 and returns probabilities (fmnist.inference.Served).
         self._predict = lambda pixels: np.asarray(model.predict(pixels[:, None].astype(np.float32)))
         if meta.get("synthetic"):
             self.note = f"note: {uri} was trained on {meta.get('dataset')}, not on Fashion-MNIST"

@@ -63,12 +63,8 @@ def _split(labels: np.ndarray, fraction: float, rng: np.random.Generator) -> np.
     return test
 
 
-def read_image_folder(data: Data) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], list[str], list[str]]:
-    """({'train': (images, labels), 'test': (...)}, class names, skipped files) of the folder `data.source`.
-
-    Everything is decoded before anything is written, so a refusal leaves data/raw as it was.
-    """
-    root = Path(data.source)
+def _class_groups(root: Path) -> dict[str, dict[str, list[Path]]]:
+    """The image files per class folder: of train/ and test/ when `root` has both, else {'all': ...}."""
     if not root.is_dir():
         raise DataError(f"{root}: data.source is not a folder (image-folder needs a folder of class folders)")
     has = {split: (root / split).is_dir() for split in ("train", "test")}
@@ -76,18 +72,14 @@ def read_image_folder(data: Data) -> tuple[dict[str, tuple[np.ndarray, np.ndarra
         one, other = ("train", "test") if has["train"] else ("test", "train")
         raise DataError(f"{root}: has a {one}/ folder but no {other}/ folder; give both, or neither (then "
                         f"data.test_fraction of each class is held out for test)")
-    groups = {split: class_files(root / split) for split in ("train", "test")} if has["train"] \
-        else {"all": class_files(root)}
-    found = sorted(set().union(*groups.values()))
-    if not found:
-        raise DataError(f"{root}: no class folders (expected {root}/<class>/*.png or .jpg)")
-    classes = _class_order(found, data, root)
-    if len(classes) > 256:
-        raise DataError(f"{root}: {len(classes)} class folders; IDX labels take at most 256")
-    for name in found:
-        if not any(files.get(name) for files in groups.values()):
-            raise DataError(f"{root}: class folder {name} holds no PNG or JPEG image")
+    if has["train"]:
+        return {split: class_files(root / split) for split in ("train", "test")}
+    return {"all": class_files(root)}
 
+
+def _decode_groups(groups: dict, classes: list[str], data: Data, root: Path) -> tuple[dict, list]:
+    """Every group's (image, label) pairs and the files that could not be decoded, refused or skipped as
+    data.bad_files says."""
     files = {g: [(classes.index(c), f) for c in classes for f in per_class.get(c, [])] for g, per_class in groups.items()}
     decoded, bad = {}, []
     for group, items in files.items():
@@ -101,6 +93,26 @@ def read_image_folder(data: Data) -> tuple[dict[str, tuple[np.ndarray, np.ndarra
                         f"them, or set data.bad_files: skip to leave them out")
     for _, line in bad:
         print(f"warning: {line}; skipped (data.bad_files: skip)", file=sys.stderr)
+    return decoded, bad
+
+
+def read_image_folder(data: Data) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], list[str], list[str]]:
+    """({'train': (images, labels), 'test': (...)}, class names, skipped files) of the folder `data.source`.
+
+    Everything is decoded before anything is written, so a refusal leaves data/raw as it was.
+    """
+    root = Path(data.source)
+    groups = _class_groups(root)
+    found = sorted(set().union(*groups.values()))
+    if not found:
+        raise DataError(f"{root}: no class folders (expected {root}/<class>/*.png or .jpg)")
+    classes = _class_order(found, data, root)
+    if len(classes) > 256:
+        raise DataError(f"{root}: {len(classes)} class folders; IDX labels take at most 256")
+    for name in found:
+        if not any(files.get(name) for files in groups.values()):
+            raise DataError(f"{root}: class folder {name} holds no PNG or JPEG image")
+    decoded, bad = _decode_groups(groups, classes, data, root)
 
     h, w = data.image_size
     rng = np.random.default_rng(data.split_seed)
@@ -118,7 +130,7 @@ def read_image_folder(data: Data) -> tuple[dict[str, tuple[np.ndarray, np.ndarra
     for split, (images, labels) in splits.items():
         if not len(labels):
             raise DataError(f"{root}: no {split} images" + (
-                "" if has["train"] else f" (every class has too few images to hold out "
+                "" if "all" not in groups else f" (every class has too few images to hold out "
                                         f"data.test_fraction {data.test_fraction})"))
     missing = sorted(set(range(len(classes))) - set(splits["train"][1].tolist()))
     if missing:

@@ -8,12 +8,13 @@ from pathlib import Path
 
 from fmnist.errors import FmnistError
 from fmnist.files import md5sum
+from fmnist.paths import ExperimentPaths, prepared_dir
 from fmnist.tracking.artifacts import TRAINING_DIR, dataset_inputs, log_training_artifacts
 from fmnist.tracking.client import connect, experiment_id, one_line, quiet, run_exists, safe_uri, tracking_uri
 from fmnist.tracking.evaluation import log_evaluation_into
 from fmnist.tracking.metrics import log_metrics, log_missing_history
 from fmnist.tracking.model import log_model, registered_name, update_champion
-from fmnist.tracking.outputs import dvc_lock_hash, dvc_outputs, evaluation_artifacts, read_history, read_run_file
+from fmnist.tracking.outputs import dvc_lock_hash, evaluation_artifacts, read_history, read_run_file
 from fmnist.tracking.provenance import git_commit, log_params, run_group, run_params, run_tags
 
 
@@ -50,25 +51,25 @@ def sync(params, experiments=None, root: str | os.PathLike = ".") -> dict[str, s
 
 def sync_experiment(client, exp_id: str, name: str, params, root: Path) -> str:
     """Complete (or create) the run of one trained experiment; return what was logged, as one line."""
-    import torch
+    from fmnist.weights import Weights
 
-    paths = dvc_outputs(name, root)
-    if not paths["weights"].exists():
-        return f"not trained ({paths['weights']} missing); nothing to log"
-    record = torch.load(paths["weights"], map_location="cpu", weights_only=True)
-    digest = md5sum(paths["weights"])
-    run_id, done = find_run(client, exp_id, name, read_run_file(paths["run_file"]).get("run_id"), digest)
+    paths = ExperimentPaths(name, root)
+    if not paths.weights.exists():
+        return f"not trained ({paths.weights} missing); nothing to log"
+    weights = Weights.load(paths.weights)
+    digest = md5sum(paths.weights)
+    run_id, done = find_run(client, exp_id, name, read_run_file(paths.run_file).get("run_id"), digest)
     run = client.get_run(run_id)
-    done += sync_params(client, run, name, record, params)
-    sync_tags(client, run, name, record, digest, root)
-    variant_dir = root / "data" / "prepared" / record["variant"]
-    done += sync_inputs(client, run, variant_dir, record)
-    if paths["history"].exists():
-        done += sync_history(client, run, paths, f"{name} - {record['dataset']}")
+    done += sync_params(client, run, name, weights, params)
+    sync_tags(client, run, name, weights, digest, root)
+    variant_dir = prepared_dir(weights.variant, root)
+    done += sync_inputs(client, run, variant_dir, weights)
+    if paths.history.exists():
+        done += sync_history(client, run, paths, f"{name} - {weights.dataset}")
     if "model.uri" not in run.data.tags:
-        tags = log_model(client, run_id, paths["weights"], params.mlflow.register, variant_dir)
+        tags = log_model(client, run_id, paths.weights, params.mlflow.register, variant_dir)
         done.append(f"model (version {tags['model.version']})" if "model.version" in tags else "model")
-    if paths["metrics"].exists():
+    if paths.metrics.exists():
         done += sync_evaluation(client, run_id, name, paths, params, root)
     if params.mlflow.register and done:  # a model logged now may be the best one
         update_champion(client, registered_name(name))
@@ -88,8 +89,8 @@ def find_run(client, exp_id: str, name: str, run_id: str | None, digest: str) ->
     return client.create_run(exp_id, run_name=name, tags={"synced": "true"}).info.run_id, ["created the run"]
 
 
-def sync_params(client, run, name: str, record: dict, params) -> list[str]:
-    wanted = run_params(name, record["train"], params)
+def sync_params(client, run, name: str, weights, params) -> list[str]:
+    wanted = run_params(name, weights.train, params)
     missing = {k: v for k, v in wanted.items() if k not in run.data.params}
     if not missing:
         return []
@@ -97,10 +98,10 @@ def sync_params(client, run, name: str, record: dict, params) -> list[str]:
     return [f"{len(missing)} params"]
 
 
-def sync_tags(client, run, name: str, record: dict, digest: str, root: Path) -> None:
+def sync_tags(client, run, name: str, weights, digest: str, root: Path) -> None:
     """The tags the train stage would have set, the weights' MD5 and the dvc.lock hash: those that differ."""
     commit = run.data.tags.get("git.commit") or git_commit(root)
-    tags = {**run_tags(name, record, commit, f"train@{name}"), "weights_md5": digest}
+    tags = {**run_tags(name, vars(weights), commit, f"train@{name}"), "weights_md5": digest}
     if "group" not in run.data.tags:
         tags["group"] = run_group(root, commit)
     lock = dvc_lock_hash(root, name, digest)
@@ -111,37 +112,37 @@ def sync_tags(client, run, name: str, record: dict, digest: str, root: Path) -> 
             client.set_tag(run.info.run_id, key, value)
 
 
-def sync_inputs(client, run, variant_dir: Path, record: dict) -> list[str]:
+def sync_inputs(client, run, variant_dir: Path, weights) -> list[str]:
     if run.inputs.dataset_inputs or not (variant_dir / "meta.json").exists():
         return []
     dataset = json.loads((variant_dir / "meta.json").read_text())["dataset"]
     client.log_inputs(run.info.run_id,
-                      datasets=dataset_inputs(variant_dir, dataset, record["train"].get("train_split", "train")))
+                      datasets=dataset_inputs(variant_dir, dataset, weights.train.get("train_split", "train")))
     return ["dataset inputs"]
 
 
-def sync_history(client, run, paths: dict, title: str) -> list[str]:
+def sync_history(client, run, paths: ExperimentPaths, title: str) -> list[str]:
     """The epochs the run lacks, the history and loss curve if absent, and the training time."""
     run_id, done = run.info.run_id, []
-    rows = read_history(paths["history"])
+    rows = read_history(paths.history)
     added = log_missing_history(client, run_id, rows)
     if added:
         done.append(f"{added} epoch{'s' if added != 1 else ''}")
     if not client.list_artifacts(run_id, TRAINING_DIR):
-        log_training_artifacts(client, run_id, rows, paths["history"], title)
+        log_training_artifacts(client, run_id, rows, paths.history, title)
         done.append("loss curve")
-    timing = read_run_file(paths["timing"])
+    timing = read_run_file(paths.timing)
     if "train_seconds" in timing and "train_seconds" not in run.data.metrics:
         log_metrics(client, run_id, {"train_seconds": timing["train_seconds"]},
                     step=rows[-1]["epoch"] if rows else 0)
     return done
 
 
-def sync_evaluation(client, run_id: str, name: str, paths: dict, params, root: Path) -> list[str]:
+def sync_evaluation(client, run_id: str, name: str, paths: ExperimentPaths, params, root: Path) -> list[str]:
     """Evaluate's test metrics and figures, when the run has no test accuracy yet."""
     if "test_accuracy" in client.get_run(run_id).data.metrics:
         return []
-    metrics = {**read_run_file(paths["info"]), **json.loads(paths["metrics"].read_text())}
+    metrics = {**read_run_file(paths.info), **json.loads(paths.metrics.read_text())}
     log_evaluation_into(client, run_id, name, metrics, evaluation_artifacts(name, root),
-                        params.mlflow.register, root, paths["weights"])
+                        params.mlflow.register, root, paths.weights)
     return ["test metrics and figures"]

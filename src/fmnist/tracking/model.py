@@ -13,47 +13,14 @@ def registered_name(experiment: str) -> str:
     return f"fmnist-{experiment}"
 
 
-def served_model(model, record: dict):
-    """The model as served: pixels 0..255, float32 (N, 1, H, W) in, class probabilities (N, C) out.
-
-    prepare's normalisation, a bilinear resize to the training images' size (the identity at that size)
-    and the mirror-image average when the experiment uses TTA are part of the graph, so a client needs
-    nothing but the pixels.
-    """
-    import torch
-
-    from fmnist.inference import input_size
-
-    size = input_size(record)
-    shift, scale = float(record["normalisation"]["shift"]), float(record["normalisation"]["scale"])
-    tta = bool(record["train"].get("tta", False))
-
-    class Probabilities(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.model = model
-
-        def forward(self, x):
-            x = torch.nn.functional.interpolate(x, size=size, mode="bilinear", antialias=True)
-            x = (x - shift) / scale
-            probs = torch.softmax(self.model(x), dim=1)
-            if tta:
-                probs = (probs + torch.softmax(self.model(x.flip(-1)), dim=1)) / 2
-            return probs
-
-    return Probabilities().eval()
-
-
-def example_pixels(record: dict, variant_dir=None):
+def example_pixels(weights, variant_dir=None):
     """Two validation images as pixels (the model's input example), or two plain patterns without data."""
     import numpy as np
 
-    from fmnist.inference import input_size
-
-    h, w = input_size(record)
+    h, w = weights.input_size
     try:
         x = np.load(Path(variant_dir) / "x_val.npy", mmap_mode="r")[:2]
-        norm = record["normalisation"]
+        norm = weights.normalisation
         pixels = np.clip(np.asarray(x, np.float32) * norm["scale"] + norm["shift"], 0, 255).round()
         if pixels.shape == (2, 1, h, w):
             return pixels.astype(np.float32)
@@ -87,14 +54,13 @@ def log_model(client, run_id: str, weights_path, register: bool, variant_dir=Non
     import numpy as np
     import torch
 
-    from fmnist.inference import input_size, load_model
+    from fmnist.inference import load_served
 
-    model, record = load_model(weights_path)
-    served = served_model(model, record)
-    example = example_pixels(record, variant_dir)
+    served, weights = load_served(weights_path)
+    example = example_pixels(weights, variant_dir)
     model_signature = signature(served, example)
-    h, w = input_size(record)
-    name = registered_name(record["experiment"])
+    h, w = weights.input_size
+    name = registered_name(weights.experiment)
     with mlflow.start_run(run_id=run_id):
         info = mlflow.pytorch.log_model(
             served, name=MODEL_DIR, signature=model_signature, input_example=example,
@@ -102,8 +68,8 @@ def log_model(client, run_id: str, weights_path, register: bool, variant_dir=Non
             registered_model_name=name if register else None,
             # Given, not inferred: inference loads the model in a subprocess and takes half a minute.
             pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", f"numpy=={np.__version__}"],
-            metadata={"classes": list(record["classes"]), "dataset": record["dataset"],
-                      "synthetic": bool(record["synthetic"]), "experiment": record["experiment"],
+            metadata={"classes": list(weights.classes), "dataset": weights.dataset,
+                      "synthetic": bool(weights.synthetic), "experiment": weights.experiment,
                       "input_size": [h, w],
                       "input": f"pixels 0..255, float32 (N, 1, {h}, {w}) (other sizes are resized to it), "
                                "light garment on dark ground"},
@@ -111,22 +77,20 @@ def log_model(client, run_id: str, weights_path, register: bool, variant_dir=Non
     tags = {"model.uri": info.model_uri, "model.id": info.model_id}  # the id links the test metrics to it
     if register and info.registered_model_version is not None:
         tags["model.version"] = str(info.registered_model_version)
-        describe_version(client, name, tags["model.version"], record)
+        describe_version(client, name, tags["model.version"], weights)
     for key, value in tags.items():
         client.set_tag(run_id, key, value)
     return tags
 
 
-def describe_version(client, name: str, version: str, record: dict) -> None:
+def describe_version(client, name: str, version: str, weights) -> None:
     """Tag a registered version with its data; describe the registered model the first time."""
-    from fmnist.inference import input_size
-
-    h, w = input_size(record)
-    client.set_model_version_tag(name, version, "dataset", record["dataset"])
-    client.set_model_version_tag(name, version, "synthetic", str(bool(record["synthetic"])).lower())
+    h, w = weights.input_size
+    client.set_model_version_tag(name, version, "dataset", weights.dataset)
+    client.set_model_version_tag(name, version, "synthetic", str(bool(weights.synthetic)).lower())
     if not (client.get_registered_model(name).description or ""):
         client.update_registered_model(
-            name, f"The fmnist pipeline's '{record['experiment']}' classifier. Input: pixels 0..255, "
+            name, f"The fmnist pipeline's '{weights.experiment}' classifier. Input: pixels 0..255, "
                   f"float32 (N, 1, {h}, {w}) (other sizes are resized), light on dark; output: class "
                   f"probabilities (the classes are in the model's metadata). The alias '{CHAMPION}' marks "
                   "the best test accuracy.")

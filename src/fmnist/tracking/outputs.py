@@ -1,4 +1,4 @@
-"""The DVC outputs tracking reads (weights, history, metrics, dvc.lock) and the run file it writes."""
+"""The DVC outputs tracking reads (history, evaluation artifacts, dvc.lock) and the run file it writes."""
 
 from __future__ import annotations
 
@@ -8,27 +8,13 @@ import os
 from pathlib import Path
 
 from fmnist.files import write_json
-
-
-def dvc_outputs(experiment: str, root: str | os.PathLike = ".") -> dict:
-    """The DVC outputs of one experiment that tracking reads (the paths dvc.yaml gives them)."""
-    root = Path(root)
-    return {
-        "weights": root / "models" / f"{experiment}.pt",
-        "run_file": root / "models" / f"{experiment}.run.json",
-        "history": root / "plots" / "train" / f"{experiment}.csv",
-        "metrics": root / "metrics" / f"{experiment}.json",
-        "info": root / "plots" / "evaluate" / experiment / "info.json",  # the names the metrics are of
-        "timing": root / "plots" / "timing" / f"{experiment}.json",
-    }
+from fmnist.paths import ExperimentPaths
 
 
 def evaluation_artifacts(experiment: str, root: str | os.PathLike = ".") -> list[Path]:
     """Evaluate's figures and tables worth keeping with the run (those present)."""
-    root = Path(root)
-    candidates = [root / "plots" / "misclassified" / f"{experiment}.csv",
-                  root / "plots" / "evaluate" / experiment]
-    return [p for p in candidates if p.exists()]
+    paths = ExperimentPaths(experiment, Path(root))
+    return [p for p in (paths.misclassified, paths.figures) if p.exists()]
 
 
 def read_history(path: str | os.PathLike) -> list[dict]:

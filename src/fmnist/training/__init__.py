@@ -1,4 +1,4 @@
-"""Training: one loop (loop.py) assembled from small parts (parts.py)."""
+"""Training: one loop (loop.py) over batches (batches.py), with the recipe (recipe.py), augmentation (augment.py), checkpoint (checkpoint.py) and outputs (outputs.py)."""
 
 from fmnist.training.loop import train_experiment
 

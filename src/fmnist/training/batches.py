@@ -6,7 +6,7 @@ import torch
 
 from fmnist.params import Train
 from fmnist.training import distributed
-from fmnist.training.parts import augment
+from fmnist.training.augment import augment
 
 
 class Batches:

@@ -27,7 +27,7 @@ from fmnist.training import distributed
 from fmnist.training.batches import Batches
 from fmnist.training.checkpoint import Checkpoint, fingerprint
 from fmnist.training.outputs import write_outputs
-from fmnist.training.parts import build_checked, class_indices, loss_fn, make_optimizer, make_schedule
+from fmnist.training.recipe import build_checked, class_indices, loss_fn, make_optimizer, make_schedule
 
 
 @dataclasses.dataclass

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from fmnist.data import sources
-from fmnist.data.sources import FILES, PUBLISHED, Published, fetch_dataset
+from fmnist.data.sources import FILES, MIRRORS, Mirrored, fetch_dataset
 from fmnist.errors import DataError
 from fmnist.params import Data
 
@@ -63,7 +63,7 @@ def served(tmp_path, tiny_idx_dir):
 def publish(monkeypatch, mirrors, md5_folder: Path):
     """Register the tiny dataset as `fashion-mnist` with its own MD5s and the given mirrors."""
     md5 = {n: hashlib.md5((md5_folder / n).read_bytes()).hexdigest() for n in FILES.values()}
-    monkeypatch.setitem(PUBLISHED, "fashion-mnist", Published("Tiny", tuple(mirrors), md5, ["a", "b", "c"]))
+    monkeypatch.setitem(MIRRORS, "fashion-mnist", Mirrored("Tiny", tuple(mirrors), md5, ["a", "b", "c"]))
     return md5
 
 
@@ -141,9 +141,9 @@ def test_real_label_files_pass_the_official_md5(shared_labels, tmp_path):
     server = Server(shared_labels)
     try:
         for name in (FILES["train_labels"], FILES["test_labels"]):
-            sources._download_file(name, [server.url], PUBLISHED["fashion-mnist"].md5[name], tmp_path,
+            sources._download_file(name, [server.url], MIRRORS["fashion-mnist"].md5[name], tmp_path,
                                    Data())
-            assert hashlib.md5((tmp_path / name).read_bytes()).hexdigest() == PUBLISHED["fashion-mnist"].md5[name]
+            assert hashlib.md5((tmp_path / name).read_bytes()).hexdigest() == MIRRORS["fashion-mnist"].md5[name]
     finally:
         server.close()
 

@@ -38,8 +38,8 @@ FILES = {
 
 
 @dataclass(frozen=True)
-class Published:
-    """A dataset published as the four official gz files with known MD5s."""
+class Mirrored:
+    """A dataset its mirrors serve as the four official gz files, with their known MD5s."""
 
     name: str
     mirrors: tuple[str, ...]
@@ -47,8 +47,8 @@ class Published:
     classes: list[str]
 
 
-PUBLISHED = {
-    "fashion-mnist": Published(
+MIRRORS = {
+    "fashion-mnist": Mirrored(
         name="Fashion-MNIST",
         mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
                  "https://ossci-datasets.s3.amazonaws.com/fashion-mnist/"),
@@ -58,7 +58,7 @@ PUBLISHED = {
              "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310"},
         classes=FASHION_CLASSES,
     ),
-    "mnist": Published(
+    "mnist": Mirrored(
         name="MNIST",
         mirrors=("https://ossci-datasets.s3.amazonaws.com/mnist/",
                  "https://storage.googleapis.com/cvdf-datasets/mnist/"),
@@ -229,7 +229,7 @@ def fetch_dataset(data: Data, raw_dir: str | os.PathLike) -> dict:
     try:
         return _fetch_dataset(data, raw_dir)
     except BaseException:
-        _quarantine(raw_dir, PUBLISHED[data.dataset].md5 if data.dataset in PUBLISHED else {})
+        _quarantine(raw_dir, MIRRORS[data.dataset].md5 if data.dataset in MIRRORS else {})
         raise
 
 
@@ -271,7 +271,7 @@ def _fetch_dataset(data: Data, raw_dir: Path) -> dict:
                              "test_fraction": data.test_fraction, "split_seed": data.split_seed,
                              "bad_files": data.bad_files}}
     else:
-        spec = PUBLISHED[data.dataset]
+        spec = MIRRORS[data.dataset]
         record = {"id": data.dataset, "name": spec.name, "synthetic": False, "classes": spec.classes,
                   "config": {}}
         if _is_current(raw_dir, record):

@@ -10,7 +10,9 @@ section from what is committed there.
 per-epoch history, confusion rows, misclassification table and figures, plus the dataset record and the
 data figures, in the layout the report stage reads; it records where and how each model was trained
 (device, processes, torch, CPU, from the weights file) in runs/<experiment>.json, and rebuilds the
-report (md + html) from the copied files. tests/test_results.py fails when README.md and docs/results disagree.
+report (md + html) from the copied files, with the seed notebooks' accuracies of RUN_DIR's params.yaml
+(published:). The Results section takes those of each folder's params.yaml. tests/test_results.py fails when
+README.md and docs/results disagree.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
-from fmnist.report import PUBLISHED, fmt_seconds
+from fmnist.report import fmt_seconds
 
 import table  # bench/table.py: the README's generated sections (bench/ is on sys.path when run)
 
@@ -71,7 +73,8 @@ def collect(run_dir: Path, dest: Path) -> list[str]:
         (dest / "runs" / f"{e}.json").write_text(json.dumps(run, indent=2) + "\n")
     # The report covers every experiment the folder now holds, those of earlier collects included.
     held = [e for e in params.experiments if (dest / "metrics" / f"{e}.json").exists()]
-    build_report(dest, {e: params.experiments[e] for e in held}, "reports")  # out_dir is relative to dest
+    build_report(dest, {e: params.experiments[e] for e in held}, "reports",  # out_dir is relative to dest
+                 params.published)
     return done
 
 
@@ -86,14 +89,16 @@ def device_name(run: dict) -> str:
 def render(results: Path = RESULTS) -> str:
     import yaml
 
-    pub = PUBLISHED
+    from fmnist.params import parse_params
+
     out = [BEGIN, ""]
     folders = sorted(p for p in results.glob("*") if (p / "data/raw/dataset.json").exists())
     if not folders:
         out += ["No real-data results are committed yet: every figure is unmeasured.", ""]
     for folder in folders:
         record = json.loads((folder / "data/raw/dataset.json").read_text())
-        experiments = list(yaml.safe_load((folder / "params.yaml").read_text())["experiments"])
+        params = parse_params(yaml.safe_load((folder / "params.yaml").read_text()))
+        experiments, pub = list(params.experiments), params.published  # published: fractions, as metrics are
         rel = os.path.relpath(folder, ROOT)
         out.append(f"**{record['name']}** ([{rel}]({rel}): metrics, per-epoch histories, confusion rows and "
                    f"[the report]({rel}/reports/report.md); "
@@ -102,7 +107,7 @@ def render(results: Path = RESULTS) -> str:
                     "training time (device, date) | published | difference |",
                 "|---|---:|---:|---:|---:|---:|---|---:|---:|"]
         for e in experiments:
-            p = pub.get(e)
+            p = None if pub.get(e) is None else 100 * pub[e]
             shown_pub = f"{p:.2f} %" if p is not None else ("not published" if e in pub else "-")
             path = folder / "metrics" / f"{e}.json"
             if not path.exists():

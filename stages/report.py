@@ -16,7 +16,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     params = load_params(args.params)
-    paths = build_report(".", params.experiments, args.out)
+    paths = build_report(".", params.experiments, args.out, params.published)
     print(f"report on {len(params.experiments)} experiments: {paths['markdown']}, {paths['html']}")
 
 

@@ -38,6 +38,7 @@ def test_repo_params_are_valid():
     assert params.experiments["seed000"].batch_size == 1000
     assert params.prepare.variants == ["unit-onehot", "unit-sparse", "raw-onehot", "raw-sparse",
                                        "standard-onehot", "standard-sparse"]
+    assert params.published["seed003-unit-sparse"] == 0.9163 and params.published["seed000"] is None
 
 
 def test_model_names_match_the_registry():
@@ -79,6 +80,10 @@ BAD = [
     ("train.label_smoothing", 0.9, "params.yaml: train.label_smoothing must be <= 0.5, got 0.9"),
     ("experiments.resnet.train_split", "test", "params.yaml: experiments.resnet.train_split must be one of train, all"),
     ("data.retries", 0, "params.yaml: data.retries must be >= 1, got 0"),
+    ("published.seed000", 92.05, "params.yaml: published.seed000 must be <= 1, got 92.05"),
+    ("published.seed000", "high", "params.yaml: published.seed000 must be a number or null, got 'high'"),
+    ("published.a b", 0.9, "params.yaml: published.'a b': an experiment name may hold only letters"),
+    ("published", [0.9], "params.yaml: published must be a mapping of experiment name -> test accuracy"),
     # model_config is checked against each model's own options, at the path where it is set
     ("train.model_config", {"dropout": 0.1}, "params.yaml: train.model_config.dropout: model asl takes no such option"),
     ("experiments.resnet.model_config", {"width": "wide"},

@@ -28,7 +28,7 @@ from fmnist.params import LOSSES, MODELS, OPTIMIZERS, SCHEDULES, SPLITS, load_pa
 ROOT = Path(__file__).resolve().parents[1]
 BASE = yaml.safe_load((ROOT / "params.yaml").read_text())
 # A message names a key: a section, or a dotted path into one, or an unknown key by name.
-NAMES_A_KEY = re.compile(r"\b(data|prepare|train|experiments|mlflow|progress)\b|unknown key ")
+NAMES_A_KEY = re.compile(r"\b(data|prepare|train|experiments|published|mlflow|progress)\b|unknown key ")
 WORDS = ["", "nan", "inf", "null", "unit", "raw", "standard", "onehot", "sparse", "unit-sparse", "raw-onehot",
          "tiny", "asl", "resnet", "vgg", "cpu", "cuda", "auto", "adam", "sgd", "mse", "cross_entropy",
          "onecycle", "all", "train", "idx-dir", "synthetic", "0", "a\nb"]

@@ -94,6 +94,14 @@ def test_report_names_every_experiment_with_published_figures(project):
     assert f"{100 * metrics['test_accuracy']:.2f} %" in md
 
 
+def test_published_figures_come_from_the_params(project, tmp_path):
+    params = parse_params(yaml.safe_load((project / "params.yaml").read_text()))
+    assert params.published["seed003-unit-sparse"] == 0.9163  # the real params.yaml's, kept by shrunk_params
+    md = build_report(project, params.experiments, tmp_path, {"seed003-unit-sparse": 0.9})["markdown"].read_text()
+    assert "90.00 %" in md and "91.63 %" not in md
+    assert "| n/a (not a seed notebook) |" in md and "| not published |" not in md  # seed000: not in the figures
+
+
 def test_synthetic_banner_comes_first(project):
     md = (project / "reports" / "report.md").read_text()
     first_section = md.index("## ")

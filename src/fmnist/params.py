@@ -18,7 +18,8 @@ import yaml
 
 from fmnist.data.classes import NAMED as NAMED_CLASSES
 from fmnist.errors import ParamsError
-from fmnist.params_rules import build, check_section, key_name, progress_switch, rule_table, show
+from fmnist.params_rules import (NULL, build, check_kind, check_section, in_range, key_name, progress_switch,
+                                 rule_table, show)
 from fmnist.params_schema import (BAD_FILES, DATASETS, ENCODINGS, LOSSES, MODELS, NORMALISATIONS,  # noqa: F401
                                   OPTIMIZERS, SCHEDULES, SPLITS, Augment, Data, Distributed, Mlflow, Prepare,
                                   Synthetic, Train)
@@ -26,7 +27,8 @@ from fmnist.params_schema import (BAD_FILES, DATASETS, ENCODINGS, LOSSES, MODELS
 # The smallest image side each model takes (fmnist.models' min_side, kept in step by a test; no torch here).
 MIN_SIDE = {"tiny": 15, "asl": 1, "resnet": 1}
 FIXED_SIZE = {"fashion-mnist": (28, 28), "mnist": (28, 28), "synthetic": (28, 28)}  # (H, W) of their images
-SECTIONS = ("data", "prepare", "train", "experiments", "mlflow", "progress")  # the top level
+SECTIONS = ("data", "prepare", "train", "experiments", "published", "mlflow", "progress")  # the top level
+PUBLISHED_FIGURE = ((float, NULL), in_range(ge=0, le=1))  # the rule of each value under published:
 EXPERIMENT_NAME = re.compile(r"[A-Za-z0-9][\w.-]*")  # it names files and DVC stages
 
 
@@ -39,6 +41,9 @@ class Params:
     mlflow: Mlflow
     progress: str | bool = "auto"  # progress bars: auto (on a terminal only) | true | false; no stage's dep
     overrides: dict[str, frozenset] = field(default_factory=dict)  # keys each experiment sets itself
+    # experiment -> the test accuracy its seed notebook printed (a fraction), None where it printed none;
+    # shown beside ours by the report (PUBLISHED_FIGURE is the rule of each value)
+    published: dict[str, float | None] = field(default_factory=dict)
 
     def where(self, experiment: str, key: str) -> str:
         """The params.yaml path that sets `key` for `experiment`, for error messages."""
@@ -80,7 +85,7 @@ def parse_params(raw: Any) -> Params:
     experiments = {name: _experiment(name, settings, defaults, prepare) for name, settings in entries.items()}
     params = Params(data=data, prepare=prepare, train=build(Train, defaults), experiments=experiments,
                     mlflow=mlflow, overrides={n: frozenset(s or {}) for n, s in entries.items()},
-                    progress=progress)
+                    progress=progress, published=_published(raw.get("published")))
     if data.dataset in FIXED_SIZE:
         check_image_size(params, FIXED_SIZE[data.dataset], f"{data.dataset} images are")
     elif data.dataset == "image-folder":
@@ -158,6 +163,28 @@ def _check_experiment(exp: Train, path: str, where, prepare: Prepare) -> None:
         check_config(exp.model, exp.model_config, where("model_config"))
     if exp.epoch_limit is not None and exp.epoch_limit < 1:
         raise ParamsError(f"params.yaml: {where('epoch_limit')} must be >= 1 or null, got {exp.epoch_limit}")
+
+
+def _published(raw: Any) -> dict[str, float | None]:
+    """`published:` experiment name -> the test accuracy its seed notebook printed (0 to 1), or null for none.
+    A name need not be among `experiments:` (a params file may keep some experiments only)."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ParamsError("params.yaml: published must be a mapping of experiment name -> test accuracy "
+                          f"(0 to 1) or null, got {type(raw).__name__}")
+    figures = {}
+    for name, value in raw.items():
+        where = f"published.{key_name(name)}"
+        if not (isinstance(name, str) and EXPERIMENT_NAME.fullmatch(name)):
+            raise ParamsError(f"params.yaml: {where}: an experiment name may hold only letters, digits, "
+                              "'_', '.' and '-'")
+        kind, check = PUBLISHED_FIGURE
+        check_kind(where, value, kind)
+        if value is not None:
+            check(where, value)
+        figures[name] = None if value is None else float(value)
+    return figures
 
 
 def check_image_size(params: Params, size, source: str) -> None:

@@ -21,14 +21,6 @@ from fmnist.errors import DataError
 from fmnist.files import write_text
 from fmnist.params import Train
 
-# Test accuracy (%) printed in the seed notebooks, on the real Fashion-MNIST. seed000 printed none.
-PUBLISHED = {
-    "seed003-unit-onehot": 92.05,
-    "seed003-unit-sparse": 91.63,
-    "seed003-raw-onehot": 91.49,
-    "seed003-raw-sparse": 91.69,
-    "seed000": None,
-}
 PUBLISHED_LABEL = "published (notebook, real Fashion-MNIST)"
 NORMALISATIONS = {"unit": "x/255", "raw": "raw 0..255", "standard": "z-score"}
 ENCODINGS = {"onehot": "one-hot labels", "sparse": "integer labels"}
@@ -174,11 +166,12 @@ def fmt_pct(fraction: float) -> str:
     return f"{100 * fraction:.2f} %"
 
 
-def published(name: str) -> str:
-    if name not in PUBLISHED:
+def published(figures: dict[str, float | None], name: str) -> str:
+    """The published test accuracy of `name` (params.yaml's published:), as the results table shows it."""
+    if name not in figures:
         return "n/a (not a seed notebook)"
-    value = PUBLISHED[name]
-    return "not published" if value is None else f"{value:.2f} %"
+    value = figures[name]
+    return "not published" if value is None else fmt_pct(value)
 
 
 def preprocessing(variant: str) -> str:
@@ -221,7 +214,8 @@ def _duplicates(record_path: Path) -> list[Block]:
 
 
 def build_blocks(root: Path, settings: dict[str, Train], results: dict[str, dict],
-                 curves: Path | None, speed: Path | None = None) -> tuple[str, list[Block]]:
+                 curves: Path | None, speed: Path | None = None,
+                 published_figures: dict[str, float | None] | None = None) -> tuple[str, list[Block]]:
     """The page's title and blocks."""
     datasets = list(dict.fromkeys(r["metrics"]["dataset"] for r in results.values()))
     dataset = " / ".join(datasets)
@@ -248,7 +242,7 @@ def build_blocks(root: Path, settings: dict[str, Train], results: dict[str, dict
         model = m["model"] + (" + flip TTA" if tta(settings, name) else "")
         rows.append([name, m["dataset"], model, preprocessing(m["variant"]), LOSSES.get(m["loss"], m["loss"]),
                      str(m["epochs"]), f"{m['parameters']:,}", fmt_seconds(m["train_seconds"]) if m["train_seconds"] is not None else "-",
-                     fmt_pct(m["test_accuracy"]), f"{m['macro_f1']:.4f}", published(name)])
+                     fmt_pct(m["test_accuracy"]), f"{m['macro_f1']:.4f}", published(published_figures or {}, name)])
     blocks += [Block("h2", "Results"), Block("table", header=header, rows=rows), Block("p", (
         "Test accuracy and macro F1 on the test split; training time is the train stage's time in its "
         "epochs; parameters are the trainable ones. "
@@ -316,8 +310,10 @@ def accuracy_curves(settings: dict[str, Train], results: dict[str, dict]) -> dic
     return curves
 
 
-def build_report(root: str | os.PathLike, settings: dict[str, Train], out_dir: str | os.PathLike = "reports") -> dict:
-    """Write report.md, report.html and training_curves.png into `out_dir`; return their paths."""
+def build_report(root: str | os.PathLike, settings: dict[str, Train], out_dir: str | os.PathLike = "reports",
+                 published: dict[str, float | None] | None = None) -> dict:
+    """Write report.md, report.html and training_curves.png into `out_dir`; return their paths. `published`:
+    the seed notebooks' test accuracies (params.yaml's published:), shown beside ours."""
     root, out_dir = Path(root), Path(out_dir)
     if not out_dir.is_absolute():
         out_dir = root / out_dir
@@ -330,7 +326,7 @@ def build_report(root: str | os.PathLike, settings: dict[str, Train], out_dir: s
     timed = accuracy_curves(settings, results)
     speed = plots.save(plots.accuracy_against_time(timed, dataset), out_dir / "accuracy_time.png") if timed else None
 
-    title, blocks = build_blocks(root, settings, results, curves, speed)
+    title, blocks = build_blocks(root, settings, results, curves, speed, published)
     paths = {"markdown": out_dir / "report.md", "html": out_dir / "report.html", "curves": curves,
              "accuracy_time": speed}
     for key, text in (("markdown", render_markdown(blocks, out_dir)), ("html", render_html(blocks, title))):

@@ -1,127 +1,28 @@
 """The comparison report: one Markdown page and one self-contained HTML page from the files on disk.
 
 Inputs are what the earlier stages wrote (metrics/, plots/train, plots/confusion, plots/misclassified,
-plots/evaluate, plots/data). The page is built once as a list of blocks and rendered twice: Markdown
-links images by relative path, HTML embeds them as base64 data URIs so the file stands alone.
+plots/evaluate, plots/data). The page is built once as a list of blocks and rendered twice
+(fmnist.report_render): Markdown links images by relative path, HTML embeds them as base64 data URIs so
+the file stands alone.
 """
 
 from __future__ import annotations
 
-import base64
-import html
 import itertools
 import json
 import os
-import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from fmnist import plots, tables
 from fmnist.errors import DataError
 from fmnist.files import write_text
 from fmnist.params import Train
+from fmnist.report_render import Block, render_html, render_markdown
 
 PUBLISHED_LABEL = "published (notebook, real Fashion-MNIST)"
 NORMALISATIONS = {"unit": "x/255", "raw": "raw 0..255", "standard": "z-score"}
 ENCODINGS = {"onehot": "one-hot labels", "sparse": "integer labels"}
 LOSSES = {"mse": "softmax + MSE", "cross_entropy": "cross-entropy"}
-
-
-# --- the document -------------------------------------------------------------------------------
-
-@dataclass
-class Block:
-    """One piece of the page: heading, paragraph, banner, table or a row of images."""
-
-    kind: str  # "h1" | "h2" | "h3" | "p" | "banner" | "table" | "images"
-    text: str = ""
-    header: list[str] = field(default_factory=list)
-    rows: list[list[str]] = field(default_factory=list)
-    images: list[tuple[Path, str]] = field(default_factory=list)  # (file, alt text)
-
-
-def _inline_html(text: str) -> str:
-    """Escape, then turn `code` and **bold** into tags (the only inline markup the report uses)."""
-    text = html.escape(str(text))
-    text = re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
-    return re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", text)
-
-
-def _md_cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
-def render_markdown(blocks: list[Block], out_dir: Path) -> str:
-    out = []
-    for b in blocks:
-        if b.kind in ("h1", "h2", "h3"):
-            out.append("#" * int(b.kind[1]) + " " + b.text)
-        elif b.kind == "p":
-            out.append(b.text)
-        elif b.kind == "banner":
-            out.append("> **" + b.text.replace("\n", "\n> ") + "**")
-        elif b.kind == "table":
-            out.append("| " + " | ".join(_md_cell(h) for h in b.header) + " |")
-            out.append("|" + "---|" * len(b.header))
-            out += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in b.rows]
-        elif b.kind == "images":
-            out.append(" ".join(f"![{alt}]({Path(os.path.relpath(path, out_dir)).as_posix()})"
-                                for path, alt in b.images))
-        out.append("")
-    return "\n".join(out)
-
-
-CSS = """
-body { font-family: -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; color: #1f2328;
-       max-width: 1180px; margin: 24px auto; padding: 0 20px; line-height: 1.45; }
-h1 { border-bottom: 2px solid #d0d7de; padding-bottom: 6px; }
-h2 { border-bottom: 1px solid #d0d7de; padding-bottom: 4px; margin-top: 36px; }
-.banner { background: #fff4ce; border: 2px solid #d4a72c; border-radius: 6px; padding: 12px 16px;
-          font-weight: 600; }
-table { border-collapse: collapse; margin: 12px 0; font-size: 14px; }
-th, td { border: 1px solid #d0d7de; padding: 5px 9px; text-align: left; }
-th { background: #f6f8fa; }
-tr:nth-child(even) td { background: #fbfcfd; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-.images { display: flex; flex-wrap: wrap; gap: 12px; align-items: flex-start; }
-.images img { max-width: 100%; height: auto; border: 1px solid #eaeef2; }
-.images.two img { max-width: calc(50% - 8px); }
-code { background: #f6f8fa; padding: 1px 4px; border-radius: 4px; }
-"""
-
-_NUMBER = re.compile(r"^[-+]?[\d.,]+\s*(%|s|min|h)?$")
-
-
-def render_html(blocks: list[Block], title: str) -> str:
-    """A single HTML file: inline CSS, images as data URIs, no external references."""
-    body = []
-    for b in blocks:
-        if b.kind in ("h1", "h2", "h3"):
-            body.append(f"<{b.kind}>{_inline_html(b.text)}</{b.kind}>")
-        elif b.kind == "p":
-            body.append(f"<p>{_inline_html(b.text)}</p>")
-        elif b.kind == "banner":
-            body.append(f'<div class="banner" role="alert">{_inline_html(b.text)}</div>')
-        elif b.kind == "table":
-            head = "".join(f"<th>{_inline_html(h)}</th>" for h in b.header)
-            rows = "".join(
-                "<tr>" + "".join(
-                    f'<td class="num">{_inline_html(c)}</td>' if _NUMBER.match(str(c)) else
-                    f"<td>{_inline_html(c)}</td>" for c in row) + "</tr>" for row in b.rows)
-            body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
-        elif b.kind == "images":
-            tags = "".join(f'<img alt="{html.escape(alt)}" src="{data_uri(path)}">' for path, alt in b.images)
-            cls = "images two" if len(b.images) == 2 else "images"
-            body.append(f'<div class="{cls}">{tags}</div>')
-    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-            f"<title>{html.escape(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
-            + "\n".join(body) + "\n</body>\n</html>\n")
-
-
-def data_uri(path: Path) -> str:
-    mime = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".svg": "image/svg+xml"}
-    kind = mime.get(Path(path).suffix.lower(), "application/octet-stream")
-    return f"data:{kind};base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
 
 
 # --- reading the pipeline's files ---------------------------------------------------------------
@@ -232,18 +133,32 @@ def build_blocks(root: Path, settings: dict[str, Train], results: dict[str, dict
         f"{len(results)} experiments, each evaluated on the {', '.join(map(str, test_images))} test images of "
         f"{dataset}. Made by the `report` stage of `dvc repro` from `metrics/` and `plots/`; "
         "`dvc metrics show` and `dvc plots show` give the same numbers and plots.")))
+    blocks += _results_section(settings, results, published_figures or {}, synthetic)
+    blocks += _curve_sections(settings, results, curves, speed, dataset)
+    data_dir = root / "plots" / "data"
+    blocks += [Block("h2", "Data")] + _duplicates(root / "data" / "raw" / "dataset.json") + _images(
+        (data_dir / "label_counts.png", f"Label counts per split - {dataset}"),
+        (data_dir / "samples.png", f"Training samples - {dataset}"))
+    blocks.append(Block("h2", "Per experiment"))
+    for name, r in results.items():
+        blocks += _experiment_section(root / "plots" / "evaluate" / name, name, r, tta(settings, name))
+    return title, blocks
 
-    # Results table: ours beside the seed notebooks' published figures.
+
+def _results_section(settings: dict[str, Train], results: dict[str, dict], published_figures: dict[str, float | None],
+                     synthetic: bool) -> list[Block]:
+    """The results table: ours beside the seed notebooks' published figures, and what its columns are."""
     header = ["Experiment", "Dataset", "Model", "Preprocessing", "Loss", "Epochs", "Parameters",
               "Training time", "Test accuracy", "Macro F1", PUBLISHED_LABEL]
     rows = []
     for name, r in results.items():
         m = r["metrics"]
         model = m["model"] + (" + flip TTA" if tta(settings, name) else "")
+        seconds = fmt_seconds(m["train_seconds"]) if m["train_seconds"] is not None else "-"
         rows.append([name, m["dataset"], model, preprocessing(m["variant"]), LOSSES.get(m["loss"], m["loss"]),
-                     str(m["epochs"]), f"{m['parameters']:,}", fmt_seconds(m["train_seconds"]) if m["train_seconds"] is not None else "-",
-                     fmt_pct(m["test_accuracy"]), f"{m['macro_f1']:.4f}", published(published_figures or {}, name)])
-    blocks += [Block("h2", "Results"), Block("table", header=header, rows=rows), Block("p", (
+                     str(m["epochs"]), f"{m['parameters']:,}", seconds,
+                     fmt_pct(m["test_accuracy"]), f"{m['macro_f1']:.4f}", published(published_figures, name)])
+    return [Block("h2", "Results"), Block("table", header=header, rows=rows), Block("p", (
         "Test accuracy and macro F1 on the test split; training time is the train stage's time in its "
         "epochs; parameters are the trainable ones. "
         f"{PUBLISHED_LABEL[0].upper() + PUBLISHED_LABEL[1:]}: the test accuracy the seed003 notebook printed "
@@ -251,7 +166,11 @@ def build_blocks(root: Path, settings: dict[str, Train], results: dict[str, dict
         + (" The published figures are on the real Fashion-MNIST and do not compare with this synthetic "
            "run." if synthetic else "")))]
 
-    blocks.append(Block("h2", "Training curves"))
+
+def _curve_sections(settings: dict[str, Train], results: dict[str, dict], curves: Path | None, speed: Path | None,
+                    dataset: str) -> list[Block]:
+    """The training curves overlaid, and the accuracy against training time (when the timings allow it)."""
+    blocks = [Block("h2", "Training curves")]
     if curves is not None and curves.exists():
         blocks += _images((curves, f"Training curves, all experiments - {dataset}"))
     all_data = [n for n, s in settings.items() if n in results and s.train_split == "all"]
@@ -260,42 +179,36 @@ def build_blocks(root: Path, settings: dict[str, Train], results: dict[str, dict
             f"{', '.join(all_data)} {'trains' if len(all_data) == 1 else 'train'} on the validation images "
             "too (train_split: all, as the seed000 notebook did): that validation curve is not held out; "
             "the dotted test curve is.")))
-
     if speed is not None and speed.exists():
         blocks += [Block("h2", "Accuracy against training time")] + _images(
             (speed, f"Accuracy against training time - {dataset}")) + [Block("p", (
                 "One point per epoch: the held-out accuracy after it (validation; test, dotted, for an "
                 "experiment that trains on the validation images) against the training seconds so far, "
                 "as each experiment's timing file records them on the device it ran on."))]
+    return blocks
 
-    data_dir = root / "plots" / "data"
-    blocks += [Block("h2", "Data")] + _duplicates(root / "data" / "raw" / "dataset.json") + _images(
-        (data_dir / "label_counts.png", f"Label counts per split - {dataset}"),
-        (data_dir / "samples.png", f"Training samples - {dataset}"))
 
-    blocks.append(Block("h2", "Per experiment"))
-    for name, r in results.items():
-        m = r["metrics"]
-        figures = root / "plots" / "evaluate" / name
-        blocks += [Block("h3", name), Block("p", (
-            f"{m['model']} on {preprocessing(m['variant'])}, {LOSSES.get(m['loss'], m['loss'])}, {m['epochs']} "
-            f"epoch{'' if m['epochs'] == 1 else 's'}{', flip TTA' if tta(settings, name) else ''}: "
-            f"test accuracy **{fmt_pct(m['test_accuracy'])}**, "
-            f"macro F1 {m['macro_f1']:.4f}, {m['errors']} of {m['test_images']} test images misclassified."))]
-        blocks += _images((figures / "confusion.png", f"Confusion matrix - {name} - {m['dataset']}"),
-                          (figures / "misclassified.png", f"Misclassifications per class - {name}"))
-        if r["misclassified"]:
-            per_class = m["per_class"]
-            rows = []
-            for i, row in enumerate(r["misclassified"]):
-                rows.append([row["class"], str(row["images"]), fmt_pct(row["accuracy"]) if row["images"] else "-",
-                             f"{per_class['precision'][i]:.3f}", f"{per_class['f1'][i]:.3f}", str(row["errors"]),
-                             fmt_pct(row["error_share"]), mistaken_for(row)])
-            blocks.append(Block("table", header=[
-                "True class", "Test images", "Accuracy (recall)", "Precision", "F1", "Errors",
-                "Share of all errors", "Most often mistaken for (count)"], rows=rows))
-        blocks += _images((figures / "misclassified_images.png", f"Most confident mistakes - {name}"))
-    return title, blocks
+def _experiment_section(figures: Path, name: str, r: dict, flip_tta: bool) -> list[Block]:
+    """One experiment: its line of numbers, confusion matrix, misclassification table and worst mistakes."""
+    m = r["metrics"]
+    blocks = [Block("h3", name), Block("p", (
+        f"{m['model']} on {preprocessing(m['variant'])}, {LOSSES.get(m['loss'], m['loss'])}, {m['epochs']} "
+        f"epoch{'' if m['epochs'] == 1 else 's'}{', flip TTA' if flip_tta else ''}: "
+        f"test accuracy **{fmt_pct(m['test_accuracy'])}**, "
+        f"macro F1 {m['macro_f1']:.4f}, {m['errors']} of {m['test_images']} test images misclassified."))]
+    blocks += _images((figures / "confusion.png", f"Confusion matrix - {name} - {m['dataset']}"),
+                      (figures / "misclassified.png", f"Misclassifications per class - {name}"))
+    if r["misclassified"]:
+        per_class = m["per_class"]
+        rows = []
+        for i, row in enumerate(r["misclassified"]):
+            rows.append([row["class"], str(row["images"]), fmt_pct(row["accuracy"]) if row["images"] else "-",
+                         f"{per_class['precision'][i]:.3f}", f"{per_class['f1'][i]:.3f}", str(row["errors"]),
+                         fmt_pct(row["error_share"]), mistaken_for(row)])
+        blocks.append(Block("table", header=[
+            "True class", "Test images", "Accuracy (recall)", "Precision", "F1", "Errors",
+            "Share of all errors", "Most often mistaken for (count)"], rows=rows))
+    return blocks + _images((figures / "misclassified_images.png", f"Most confident mistakes - {name}"))
 
 
 def accuracy_curves(settings: dict[str, Train], results: dict[str, dict]) -> dict:

@@ -48,11 +48,12 @@ def collect(run_dir: Path, dest: Path) -> list[str]:
     import yaml
 
     from fmnist.params import parse_params
+    from fmnist.paths import ExperimentPaths
     from fmnist.report import build_report
     from fmnist.weights import Weights
 
     params = parse_params(yaml.safe_load((run_dir / "params.yaml").read_text()))
-    done = [e for e in params.experiments if (run_dir / "metrics" / f"{e}.json").exists()]
+    done = [e for e in params.experiments if ExperimentPaths(e, run_dir).metrics.exists()]
     for sub in ("metrics", "plots/train", "plots/confusion", "plots/misclassified", "plots/evaluate", "plots/timing",
                 "data/raw", "runs"):
         (dest / sub).mkdir(parents=True, exist_ok=True)
@@ -61,18 +62,17 @@ def collect(run_dir: Path, dest: Path) -> list[str]:
     if (run_dir / "plots/data").exists():  # the describe stage's figures (it runs beside the experiments)
         shutil.copytree(run_dir / "plots/data", dest / "plots/data", dirs_exist_ok=True)
     for e in done:
-        for path in (Path("metrics") / f"{e}.json", Path("plots/timing") / f"{e}.json",
-                     *(Path("plots") / sub / f"{e}.csv" for sub in ("train", "confusion", "misclassified"))):
-            shutil.copy2(run_dir / path, dest / path)
-        shutil.copytree(run_dir / "plots/evaluate" / e, dest / "plots/evaluate" / e, dirs_exist_ok=True)
-        weights_path = run_dir / "models" / f"{e}.pt"
-        weights = Weights.load(weights_path)
+        src, dst = ExperimentPaths(e, run_dir), ExperimentPaths(e, dest)
+        for out in ("metrics", "timing", "history", "confusion", "misclassified"):
+            shutil.copy2(getattr(src, out), getattr(dst, out))
+        shutil.copytree(src.figures, dst.figures, dirs_exist_ok=True)
+        weights = Weights.load(src.weights)
         run = {"device": weights.device, "cpu": cpu_name() if weights.device == "cpu" else None,
                "cores": os.cpu_count(), "processes": weights.processes, "torch": weights.torch,
-               "finished": datetime.fromtimestamp(weights_path.stat().st_mtime, timezone.utc).isoformat(timespec="seconds")}
+               "finished": datetime.fromtimestamp(src.weights.stat().st_mtime, timezone.utc).isoformat(timespec="seconds")}
         (dest / "runs" / f"{e}.json").write_text(json.dumps(run, indent=2) + "\n")
     # The report covers every experiment the folder now holds, those of earlier collects included.
-    held = [e for e in params.experiments if (dest / "metrics" / f"{e}.json").exists()]
+    held = [e for e in params.experiments if ExperimentPaths(e, dest).metrics.exists()]
     build_report(dest, {e: params.experiments[e] for e in held}, "reports",  # out_dir is relative to dest
                  params.published)
     return done
@@ -90,6 +90,7 @@ def render(results: Path = RESULTS) -> str:
     import yaml
 
     from fmnist.params import parse_params
+    from fmnist.paths import ExperimentPaths
 
     out = [BEGIN, ""]
     folders = sorted(p for p in results.glob("*") if (p / "data/raw/dataset.json").exists())
@@ -109,13 +110,14 @@ def render(results: Path = RESULTS) -> str:
         for e in experiments:
             p = None if pub.get(e) is None else 100 * pub[e]
             shown_pub = f"{p:.2f} %" if p is not None else ("not published" if e in pub else "-")
-            path = folder / "metrics" / f"{e}.json"
+            files = ExperimentPaths(e, folder)
+            path = files.metrics
             if not path.exists():
                 out.append(f"| `{e}` | unmeasured (not run yet) | | | | | | {shown_pub} | |")
                 continue
             m = json.loads(path.read_text())
             run = json.loads((folder / "runs" / f"{e}.json").read_text())
-            seconds = json.loads((folder / "plots/timing" / f"{e}.json").read_text())["train_seconds"]
+            seconds = json.loads(files.timing.read_text())["train_seconds"]
             acc = 100 * m["test_accuracy"]
             diff = f"{acc - p:+.2f} pp" if p is not None else ""
             out.append(f"| `{e}` | {acc:.2f} % | {m['macro_f1']:.4f} | {m['test_loss']:.4f} | {m['epochs']} | "

@@ -173,7 +173,7 @@ def wide_weights(tmp_path_factory):
 
 
 def test_weights_record_the_input_size(wide_weights):
-    from fmnist.inference import load_model
+    from fmnist.served import load_model
 
     record = torch.load(wide_weights, weights_only=True)
     assert record["input_size"] == [20, 36]
@@ -183,7 +183,7 @@ def test_weights_record_the_input_size(wide_weights):
 
 def test_predict_fits_an_image_to_the_trained_size(wide_weights, tmp_path, capsys):
     from fmnist.cli import main as fmnist
-    from fmnist.inference import load_served, normalise, predict_proba
+    from fmnist.served import load_served, normalise, predict_proba
     from fmnist.predict import load_image
 
     photo = np.zeros((100, 100, 3), np.uint8)
@@ -202,7 +202,7 @@ def test_predict_fits_an_image_to_the_trained_size(wide_weights, tmp_path, capsy
 
 
 def test_the_served_model_resizes_any_input_to_the_trained_size(wide_weights):
-    from fmnist.inference import load_served, normalise, predict_proba
+    from fmnist.served import load_served, normalise, predict_proba
 
     served, weights = load_served(wide_weights)
     pixels = np.random.default_rng(1).integers(0, 256, (3, 20, 36)).astype(np.uint8)

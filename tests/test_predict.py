@@ -146,7 +146,7 @@ def test_a_bad_file_is_refused_naming_it(tmp_path, case):
 # --- the command -------------------------------------------------------------------------------------
 
 def test_predict_prints_class_and_probability(weights, tmp_path, capsys):
-    from fmnist.inference import load_served, normalise, predict_proba
+    from fmnist.served import load_served, normalise, predict_proba
 
     pixels = np.random.default_rng(3).integers(0, 256, (28, 28), dtype=np.uint8)
     path = save(tmp_path / "one.png", pixels)

@@ -48,7 +48,7 @@ def post(url: str, payload: dict) -> dict:
 
 
 def test_the_served_champion_answers_with_class_probabilities(champion, tmp_path):
-    from fmnist.inference import load_served, normalise, predict_proba
+    from fmnist.served import load_served, normalise, predict_proba
 
     root, uri = champion
     port = free_port()

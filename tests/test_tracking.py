@@ -75,7 +75,7 @@ def train_tracked(root: Path, name: str):
 def evaluate_like(root: Path, name: str) -> dict:
     """Test metrics as the evaluate stage writes them (the numbers that matter here)."""
     from fmnist.data.prepare import load_variant
-    from fmnist.inference import load_served, predict_proba
+    from fmnist.served import load_served, predict_proba
 
     served, weights = load_served(root / f"models/{name}.pt")
     _, arrays = load_variant(root / "data/prepared" / weights.variant)
@@ -256,7 +256,7 @@ def test_model_is_registered_champion_and_serves_probabilities(project, client):
     import mlflow.pyfunc
     import torch
 
-    from fmnist.inference import load_served, normalise, predict_proba
+    from fmnist.served import load_served, normalise, predict_proba
 
     version = client.get_model_version_by_alias("fmnist-tiny", "champion")
     assert str(version.version) == "1" and version.run_id == run_of(project, "tiny")["run_id"]

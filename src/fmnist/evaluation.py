@@ -16,7 +16,7 @@ from fmnist import plots
 from fmnist.data.prepare import load_variant
 from fmnist.errors import DataError
 from fmnist.files import atomic, write_json
-from fmnist.inference import load_served, predict_proba
+from fmnist.served import load_served, predict_proba
 
 TOP_MISTAKES = 3  # how many "mistaken for" classes the misclassification table names per class
 

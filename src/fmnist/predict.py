@@ -91,7 +91,7 @@ class Predictor:
             self._from_weights(source)
 
     def _from_weights(self, path: str) -> None:
-        from fmnist.inference import load_served, predict_proba
+        from fmnist.served import load_served, predict_proba
 
         served, weights = load_served(path)
         self.classes = list(weights.classes)
@@ -118,7 +118,7 @@ class Predictor:
         meta = (model.metadata.metadata or {}) if model.metadata else {}
         self.classes = list(meta.get("classes") or [])
         self.size = tuple(meta.get("input_size") or (SIZE, SIZE))  # models logged before sizes were recorded
-        # The logged model takes pixels 0..255 and returns probabilities (fmnist.inference.Served).
+        # The logged model takes pixels 0..255 and returns probabilities (fmnist.served.Served).
         self._predict = lambda pixels: np.asarray(model.predict(pixels[:, None].astype(np.float32)))
         if meta.get("synthetic"):
             self.note = f"note: {uri} was trained on {meta.get('dataset')}, not on Fashion-MNIST"

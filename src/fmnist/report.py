@@ -17,6 +17,7 @@ from fmnist import plots, tables
 from fmnist.errors import DataError
 from fmnist.files import write_text
 from fmnist.params import Train
+from fmnist.paths import ExperimentPaths
 from fmnist.report_render import Block, render_html, render_markdown
 
 PUBLISHED_LABEL = "published (notebook, real Fashion-MNIST)"
@@ -31,15 +32,13 @@ def load_results(root: Path, experiments: list[str]) -> dict[str, dict]:
     """Each experiment's metrics, training history and misclassification table."""
     results = {}
     for name in experiments:
-        path = root / "metrics" / f"{name}.json"
+        files = ExperimentPaths(name, root)
+        path, history, table, timing = files.metrics, files.history, files.misclassified, files.timing
         if not path.exists():
             raise DataError(f"{path}: missing; run the evaluate stage first (dvc repro evaluate@{name})")
-        history = root / "plots" / "train" / f"{name}.csv"
-        table = root / "plots" / "misclassified" / f"{name}.csv"
         # The metrics file holds numbers only; what they are of (dataset, model, ...) is in the info
         # file beside the figures, the training time in the timing file (neither is a metric to diff).
-        info = root / "plots" / "evaluate" / name / "info.json"
-        timing = root / "plots" / "timing" / f"{name}.json"
+        info = files.info
         if not info.exists():
             raise DataError(f"{info}: missing; run the evaluate stage first (dvc repro evaluate@{name})")
         timed = json.loads(timing.read_text()) if timing.exists() else {}
@@ -141,7 +140,7 @@ def build_blocks(root: Path, settings: dict[str, Train], results: dict[str, dict
         (data_dir / "samples.png", f"Training samples - {dataset}"))
     blocks.append(Block("h2", "Per experiment"))
     for name, r in results.items():
-        blocks += _experiment_section(root / "plots" / "evaluate" / name, name, r, tta(settings, name))
+        blocks += _experiment_section(ExperimentPaths(name, root).figures, name, r, tta(settings, name))
     return title, blocks
 
 

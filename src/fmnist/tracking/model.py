@@ -54,7 +54,7 @@ def log_model(client, run_id: str, weights_path, register: bool, variant_dir=Non
     import numpy as np
     import torch
 
-    from fmnist.inference import load_served
+    from fmnist.served import load_served
 
     served, weights = load_served(weights_path)
     example = example_pixels(weights, variant_dir)

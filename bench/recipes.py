@@ -42,10 +42,10 @@ SEARCHES = {
 
 
 def train_settings(changes: dict):
-    from fmnist.params import Augment, Train
+    from fmnist.params import Augment, ExperimentSettings
 
     fields = {**changes, "augment": Augment(**changes.get("augment", {})), "device": "cpu", "track_test": False}
-    return Train(**fields)
+    return ExperimentSettings(**fields)
 
 
 def run(search: str, variant_dir: Path, tries: dict | None = None, results: Path = RESULTS) -> dict:

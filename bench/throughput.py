@@ -41,7 +41,7 @@ from torch.utils.data import DataLoader, Dataset
 from fmnist.data.prepare import load_raw, prepare_variant
 from fmnist.data.sources import fetch_dataset
 from fmnist.models import build_model
-from fmnist.params import Data, Synthetic, Train, load_params
+from fmnist.params import Data, ExperimentSettings, Synthetic, load_params
 from fmnist.training import train_experiment
 from fmnist.device import resolve_device
 
@@ -62,7 +62,7 @@ class SeedStyleDataset(Dataset):
     """One item at a time: PIL image -> float tensor (what torchvision's ToTensor does), then the
     recipe's per-item transforms, and a one-hot label built per item for the one-hot losses."""
 
-    def __init__(self, images: np.ndarray, labels: np.ndarray, cfg: Train, norm: dict):
+    def __init__(self, images: np.ndarray, labels: np.ndarray, cfg: ExperimentSettings, norm: dict):
         self.images, self.labels, self.cfg = images, labels, cfg
         # fmnist's (x - shift) / scale in pixel units is Normalize(shift/255, scale/255) after ToTensor.
         self.mean, self.std = norm["shift"] / 255.0, norm["scale"] / 255.0
@@ -107,7 +107,7 @@ def augment_one(x: torch.Tensor, aug, background: float) -> torch.Tensor:
     return x
 
 
-def seed_style_optimizer(cfg: Train, model, steps: int):
+def seed_style_optimizer(cfg: ExperimentSettings, model, steps: int):
     """The recipe's optimiser and schedule (None: constant), set up directly with torch."""
     params = model.parameters()
     if cfg.optimizer == "adam":
@@ -124,7 +124,7 @@ def seed_style_optimizer(cfg: Train, model, steps: int):
     return opt, None
 
 
-def run_seed_style(cfg: Train, images, labels, norm: dict, device: torch.device) -> float:
+def run_seed_style(cfg: ExperimentSettings, images, labels, norm: dict, device: torch.device) -> float:
     """Train one pass over `images` the notebooks' way; return training images per second."""
     torch.manual_seed(cfg.seed)
     loader = DataLoader(SeedStyleDataset(images, labels, cfg, norm), batch_size=cfg.batch_size, shuffle=True)
@@ -166,7 +166,7 @@ def restored_torch_flags():
          torch.backends.cudnn.benchmark) = saved[2:]
 
 
-def run_fmnist(cfg: Train, variant_dir: Path, work: Path) -> float:
+def run_fmnist(cfg: ExperimentSettings, variant_dir: Path, work: Path) -> float:
     """One epoch of `train_experiment`; return the loop's own training images per second."""
     rows = []
     out = work / "out"
@@ -188,7 +188,7 @@ class Prepared:
     norm: dict
 
 
-def prepare(cfg: Train, n_train: int, work: Path) -> Prepared:
+def prepare(cfg: ExperimentSettings, n_train: int, work: Path) -> Prepared:
     """Synthetic data with exactly `n_train` training images, downloaded and prepared by fmnist."""
     raw = work / "raw"
     fetch_dataset(Data(dataset="synthetic", synthetic=Synthetic(train=n_train + VAL_SIZE, test=10)), raw)
@@ -199,7 +199,8 @@ def prepare(cfg: Train, n_train: int, work: Path) -> Prepared:
 
 # --- the benchmark -----------------------------------------------------------------------------
 
-def bench_model(model: str, cfg: Train, steps: int, warmup: int, repeats: int, device, work: Path) -> dict:
+def bench_model(model: str, cfg: ExperimentSettings, steps: int, warmup: int, repeats: int, device,
+                work: Path) -> dict:
     n = steps * cfg.batch_size
     timed = prepare(cfg, n, work / "timed")
     warm = prepare(cfg, warmup * cfg.batch_size, work / "warmup")

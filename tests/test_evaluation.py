@@ -12,7 +12,7 @@ from fmnist import evaluation
 from fmnist.data.idx import write_idx
 from fmnist.data.prepare import prepare_variant
 from fmnist.data.sources import FASHION_CLASSES
-from fmnist.params import Train
+from fmnist.params import ExperimentSettings
 from fmnist.training import train_experiment
 
 
@@ -45,8 +45,8 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("evaluation")
     write_dataset(root / "raw")
     prepare_variant(root / "raw", root / "prepared", "unit", "onehot", val_size=100)
-    cfg = Train(model="tiny", variant="unit-onehot", loss="mse", optimizer="adam", epochs=1, batch_size=20,
-                lr=3e-3, eval_batch_size=64)
+    cfg = ExperimentSettings(model="tiny", variant="unit-onehot", loss="mse", optimizer="adam", epochs=1, batch_size=20,
+                             lr=3e-3, eval_batch_size=64)
     train_experiment("tiny-test", cfg, root / "prepared", root / "m.pt", root / "h.csv", root / "ck", progress=False)
     metrics = evaluation.evaluate_experiment(
         root / "m.pt", root / "prepared", root / "metrics.json", root / "confusion.csv",

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from fmnist.models import build_model
-from fmnist.params import Augment, Train
+from fmnist.params import Augment, ExperimentSettings
 from fmnist.training import train_experiment
 from fmnist.training.loop import evaluate_split, load_splits
 from fmnist.training.recipe import loss_fn
@@ -15,9 +15,9 @@ from fmnist.training.recipe import loss_fn
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 
-RESNET = Train(model="resnet", variant="standard-sparse", loss="cross_entropy", optimizer="sgd", lr=0.05,
-               epochs=2, batch_size=50, schedule="onecycle", label_smoothing=0.1,
-               augment=Augment(crop=2, flip=True, erase=0.25), model_config={"width": 8}, device="cuda")
+RESNET = ExperimentSettings(model="resnet", variant="standard-sparse", loss="cross_entropy", optimizer="sgd", lr=0.05,
+                            epochs=2, batch_size=50, schedule="onecycle", label_smoothing=0.1,
+                            augment=Augment(crop=2, flip=True, erase=0.25), model_config={"width": 8}, device="cuda")
 
 
 def test_resnet_trains_on_cuda_and_its_weights_load_on_cpu(prepared, tmp_path):

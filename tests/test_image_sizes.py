@@ -135,12 +135,12 @@ def test_prepare_refuses_idx_images_too_small_for_a_model_before_writing(small_i
 def test_train_refuses_a_model_changed_after_prepare(small_idx_dir, tmp_path):
     from fmnist.data.prepare import prepare_variant
     from fmnist.data.sources import fetch_dataset
-    from fmnist.params import Data, Train
+    from fmnist.params import Data, ExperimentSettings
     from fmnist.training import train_experiment
 
     fetch_dataset(Data(dataset="idx-dir", source=str(small_idx_dir)), tmp_path / "raw")
     prepare_variant(tmp_path / "raw", tmp_path / "v", "unit", "sparse", 10)
-    cfg = Train(model="tiny", variant="unit-sparse", epochs=1, batch_size=10, device="cpu")
+    cfg = ExperimentSettings(model="tiny", variant="unit-sparse", epochs=1, batch_size=10, device="cpu")
     with pytest.raises(ParamsError, match=r"^params.yaml: model tiny of experiment e needs images of at least "
                                           r"15x15 pixels; .*v holds 8x8 \(height x width\)$"):
         train_experiment("e", cfg, tmp_path / "v", tmp_path / "e.pt", tmp_path / "e.csv", tmp_path / "ck",
@@ -156,7 +156,7 @@ def wide_weights(tmp_path_factory):
     from fmnist.data.idx import write_idx
     from fmnist.data.prepare import prepare_variant
     from fmnist.data.sources import fetch_dataset
-    from fmnist.params import Data, Train
+    from fmnist.params import Data, ExperimentSettings
     from fmnist.training import train_experiment
 
     root = tmp_path_factory.mktemp("wide")
@@ -167,7 +167,7 @@ def wide_weights(tmp_path_factory):
         write_idx(root / f"idx/{split}-labels-idx1-ubyte.gz", (np.arange(n) % 3).astype(np.uint8))
     fetch_dataset(Data(dataset="idx-dir", source=str(root / "idx"), classes=["a", "b", "c"]), root / "raw")
     prepare_variant(root / "raw", root / "unit-sparse", "unit", "sparse", 30)
-    cfg = Train(model="asl", variant="unit-sparse", epochs=1, batch_size=30, device="cpu")
+    cfg = ExperimentSettings(model="asl", variant="unit-sparse", epochs=1, batch_size=30, device="cpu")
     train_experiment("asl", cfg, root / "unit-sparse", root / "asl.pt", root / "asl.csv", root / "ck", progress=False)
     return root / "asl.pt"
 

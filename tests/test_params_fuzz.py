@@ -248,10 +248,11 @@ def test_an_accepted_mutant_trains_one_epoch(variants, params_file, mutant):
 ])
 def test_model_config_faults_are_one_line_naming_the_option(variants, tmp_path, model, config, message):
     """model_config is free-form in params.yaml; the training function checks it against the model's options."""
-    from fmnist.params import Train
+    from fmnist.params import ExperimentSettings
     from fmnist.training import train_experiment
 
-    cfg = Train(model=model, variant="unit-sparse", epochs=1, batch_size=8, device="cpu", model_config=config)
+    cfg = ExperimentSettings(model=model, variant="unit-sparse", epochs=1, batch_size=8, device="cpu",
+                             model_config=config)
     with pytest.raises(ParamsError) as err:
         train_experiment("e", cfg, variants / "unit-sparse", tmp_path / "w.pt", tmp_path / "h.csv", tmp_path / "ck",
                          progress=False)

@@ -20,7 +20,7 @@ def weights(tmp_path_factory):
     from fmnist.data.idx import write_idx
     from fmnist.data.prepare import prepare_variant
     from fmnist.data.sources import fetch_dataset
-    from fmnist.params import Data, Train
+    from fmnist.params import Data, ExperimentSettings
     from fmnist.training import train_experiment
 
     root = tmp_path_factory.mktemp("predict")
@@ -32,8 +32,8 @@ def weights(tmp_path_factory):
     fetch_dataset(Data(dataset="idx-dir", source=str(root / "idx"), classes=[f"c{i}" for i in range(10)]),
                   root / "raw")
     prepare_variant(root / "raw", root / "unit-onehot", "unit", "onehot", 50)
-    cfg = Train(model="tiny", variant="unit-onehot", loss="mse", optimizer="adam", epochs=1, batch_size=50,
-                device="cpu")
+    cfg = ExperimentSettings(model="tiny", variant="unit-onehot", loss="mse", optimizer="adam", epochs=1, batch_size=50,
+                             device="cpu")
     train_experiment("tiny", cfg, root / "unit-onehot", root / "tiny.pt", root / "tiny.csv", root / "ck",
                      progress=False)
     return root / "tiny.pt"

@@ -11,7 +11,7 @@ import textwrap
 import pytest
 import torch
 
-from fmnist.params import Augment, Train
+from fmnist.params import Augment, ExperimentSettings
 from fmnist.training import train_experiment
 from fmnist.training.loop import evaluate_split, load_splits
 from fmnist.device import resolve_device
@@ -21,15 +21,16 @@ from fmnist.models import build_model
 from fmnist.errors import ParamsError
 
 CASES = {
-    "mse-onehot": Train(model="tiny", variant="unit-onehot", loss="mse", optimizer="adam", lr=0.01,
-                        epochs=1, batch_size=20),
-    "ce-onehot": Train(model="asl", variant="unit-onehot", loss="cross_entropy", optimizer="rmsprop",
-                       epochs=1, batch_size=32),
-    "ce-sparse": Train(model="asl", variant="unit-sparse", loss="cross_entropy", optimizer="rmsprop",
-                       epochs=1, batch_size=32),
-    "resnet-recipe": Train(model="resnet", variant="standard-sparse", loss="cross_entropy", optimizer="sgd",
-                           lr=0.05, epochs=1, batch_size=50, schedule="onecycle", label_smoothing=0.1,
-                           augment=Augment(crop=2, flip=True, erase=0.25), model_config={"width": 8}),
+    "mse-onehot": ExperimentSettings(model="tiny", variant="unit-onehot", loss="mse", optimizer="adam", lr=0.01,
+                                     epochs=1, batch_size=20),
+    "ce-onehot": ExperimentSettings(model="asl", variant="unit-onehot", loss="cross_entropy", optimizer="rmsprop",
+                                    epochs=1, batch_size=32),
+    "ce-sparse": ExperimentSettings(model="asl", variant="unit-sparse", loss="cross_entropy", optimizer="rmsprop",
+                                    epochs=1, batch_size=32),
+    "resnet-recipe": ExperimentSettings(model="resnet", variant="standard-sparse", loss="cross_entropy",
+                                        optimizer="sgd", lr=0.05, epochs=1, batch_size=50, schedule="onecycle",
+                                        label_smoothing=0.1, augment=Augment(crop=2, flip=True, erase=0.25),
+                                        model_config={"width": 8}),
 }
 
 
@@ -88,13 +89,13 @@ def test_two_runs_write_byte_identical_outputs(prepared, tmp_path):
 
 
 def test_train_split_all_and_track_test(prepared):
-    cfg = Train(model="tiny", variant="unit-onehot", train_split="all", track_test=True)
+    cfg = ExperimentSettings(model="tiny", variant="unit-onehot", train_split="all", track_test=True)
     _, splits = load_splits(prepared / cfg.variant, cfg, torch.device("cpu"))
     assert len(splits["train"].x) == 500 and len(splits["test"].x) == 100
 
 
 def test_batch_larger_than_training_set_is_refused(prepared, tmp_path):
-    cfg = Train(model="tiny", variant="unit-onehot", loss="mse", batch_size=401)
+    cfg = ExperimentSettings(model="tiny", variant="unit-onehot", loss="mse", batch_size=401)
     with pytest.raises(ParamsError, match="batch_size 401 of experiment x is larger than its training set"):
         train_experiment("x", cfg, prepared / cfg.variant, tmp_path / "w.pt", tmp_path / "h.csv", tmp_path / "ck")
     assert not (tmp_path / "w.pt").exists()

@@ -13,18 +13,12 @@ import numpy as np
 from sklearn import metrics as skm
 
 from fmnist import plots
-from fmnist.data.prepare import load_variant
+from fmnist.data.prepare import class_numbers, load_variant
 from fmnist.errors import DataError
 from fmnist.files import atomic, write_json
 from fmnist.served import load_served, predict_proba
 
 TOP_MISTAKES = 3  # how many "mistaken for" classes the misclassification table names per class
-
-
-def labels_of(y: np.ndarray) -> np.ndarray:
-    """Class numbers from either encoding (one-hot rows or class numbers)."""
-    y = np.asarray(y)
-    return y.argmax(1) if y.ndim == 2 else y.astype(np.int64)
 
 
 def test_loss(y_true: np.ndarray, probs: np.ndarray, loss: str) -> float:
@@ -151,7 +145,7 @@ def evaluate_experiment(weights_path, variant_dir, metrics_path, confusion_csv, 
     classes = list(weights.classes)
     settings = weights.train
     # A writable in-memory copy: torch warns about tensors made from the read-only memory map.
-    x_test, y_true = np.array(arrays["x_test"]), labels_of(arrays["y_test"])
+    x_test, y_true = np.array(arrays["x_test"]), class_numbers(np.asarray(arrays["y_test"]))
     probs = predict_proba(served, x_test, batch_size=settings.get("eval_batch_size", 2000))
     y_pred = probs.argmax(1)
 

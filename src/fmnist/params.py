@@ -22,7 +22,7 @@ from fmnist.params_rules import (NULL, build, check_kind, check_section, in_rang
                                  rule_table, show)
 from fmnist.params_schema import (BAD_FILES, DATASETS, ENCODINGS, LOSSES, MODELS, NORMALISATIONS,  # noqa: F401
                                   OPTIMIZERS, SCHEDULES, SPLITS, Augment, Data, Distributed, Mlflow, Prepare,
-                                  Synthetic, Train)
+                                  Synthetic, ExperimentSettings)
 
 # The smallest image side each model takes (fmnist.models' min_side, kept in step by a test; no torch here).
 MIN_SIDE = {"tiny": 15, "asl": 1, "resnet": 1}
@@ -36,8 +36,8 @@ EXPERIMENT_NAME = re.compile(r"[A-Za-z0-9][\w.-]*")  # it names files and DVC st
 class Params:
     data: Data
     prepare: Prepare
-    train: Train
-    experiments: dict[str, Train]
+    train: ExperimentSettings
+    experiments: dict[str, ExperimentSettings]
     mlflow: Mlflow
     progress: str | bool = "auto"  # progress bars: auto (on a terminal only) | true | false; no stage's dep
     overrides: dict[str, frozenset] = field(default_factory=dict)  # keys each experiment sets itself
@@ -50,7 +50,7 @@ class Params:
         own = self.overrides.get(experiment, frozenset())
         return f"experiments.{experiment}.{key}" if key in own else f"train.{key}"
 
-    def experiment(self, name: str) -> Train:
+    def experiment(self, name: str) -> ExperimentSettings:
         if name not in self.experiments:
             raise ParamsError(
                 f"params.yaml: experiments has no '{name}'; choose one of: {', '.join(self.experiments)}"
@@ -60,7 +60,7 @@ class Params:
 
 # section path -> key -> (kind, check): every key's rule, as the dataclasses of fmnist.params_schema declare it
 RULES: dict[str, dict[str, tuple]] = {**rule_table(Data, "data"), **rule_table(Prepare, "prepare"),
-                                      **rule_table(Train, "train"), **rule_table(Mlflow, "mlflow")}
+                                      **rule_table(ExperimentSettings, "train"), **rule_table(Mlflow, "mlflow")}
 
 
 # --- parsing --------------------------------------------------------------------------------------
@@ -77,13 +77,13 @@ def parse_params(raw: Any) -> Params:
 
     data = build(Data, check_section("data", Data, raw.get("data")))
     prepare = build(Prepare, check_section("prepare", Prepare, raw.get("prepare")))
-    defaults = check_section("train", Train, raw.get("train"))
+    defaults = check_section("train", ExperimentSettings, raw.get("train"))
     mlflow = build(Mlflow, check_section("mlflow", Mlflow, raw.get("mlflow")))
     data = _checked_against_prepare(data, prepare)
 
     entries = _experiment_entries(raw.get("experiments"))
     experiments = {name: _experiment(name, settings, defaults, prepare) for name, settings in entries.items()}
-    params = Params(data=data, prepare=prepare, train=build(Train, defaults), experiments=experiments,
+    params = Params(data=data, prepare=prepare, train=build(ExperimentSettings, defaults), experiments=experiments,
                     mlflow=mlflow, overrides={n: frozenset(s or {}) for n, s in entries.items()},
                     progress=progress, published=_published(raw.get("published")))
     if data.dataset in FIXED_SIZE:
@@ -120,23 +120,23 @@ def _experiment_entries(raw: Any) -> dict:
     return raw
 
 
-def _experiment(name, settings: Any, defaults: dict, prepare: Prepare) -> Train:
+def _experiment(name, settings: Any, defaults: dict, prepare: Prepare) -> ExperimentSettings:
     """One experiment's effective settings: its own checked keys over the `train:` defaults."""
     path = f"experiments.{key_name(name)}"
     if not (isinstance(name, str) and EXPERIMENT_NAME.fullmatch(name)):
         raise ParamsError(f"params.yaml: experiment name {key_name(name)} may hold only letters, digits, "
                           "'_', '.' and '-' (it names files and DVC stages)")
-    own = check_section(path, Train, settings)
+    own = check_section(path, ExperimentSettings, settings)
     merged = {**defaults, **own}
     for nested in ("augment", "distributed"):  # a partial section overrides key by key
         if nested in defaults and nested in own:
             merged[nested] = {**defaults[nested], **own[nested]}
-    exp = build(Train, merged)
+    exp = build(ExperimentSettings, merged)
     _check_experiment(exp, path, lambda key: path + "." + key if key in own else "train." + key, prepare)
     return exp
 
 
-def _check_experiment(exp: Train, path: str, where, prepare: Prepare) -> None:
+def _check_experiment(exp: ExperimentSettings, path: str, where, prepare: Prepare) -> None:
     """The rules between an experiment's keys; `where(key)` is the params.yaml path that sets `key`."""
     if exp.model is None:
         raise ParamsError(f"params.yaml: {path}.model is missing; choose one of: {', '.join(MODELS)}")

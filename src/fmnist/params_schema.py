@@ -72,7 +72,7 @@ class Distributed:
 
 
 @dataclass(frozen=True)
-class Train:
+class ExperimentSettings:
     """One experiment's effective settings: `train:` defaults overlaid with its own entry."""
 
     model: str | None = setting(None, (str, NULL), one_of(MODELS))

@@ -16,7 +16,7 @@ from pathlib import Path
 from fmnist import plots, tables
 from fmnist.errors import DataError
 from fmnist.files import write_text
-from fmnist.params import Train
+from fmnist.params import ExperimentSettings
 from fmnist.paths import ExperimentPaths
 from fmnist.report_render import Block, render_html, render_markdown
 
@@ -79,7 +79,7 @@ def preprocessing(variant: str) -> str:
     return f"{variant} ({NORMALISATIONS.get(norm, norm)}, {ENCODINGS.get(enc, enc)})"
 
 
-def tta(settings: dict[str, Train], name: str) -> bool:
+def tta(settings: dict[str, ExperimentSettings], name: str) -> bool:
     return name in settings and settings[name].tta
 
 
@@ -113,7 +113,7 @@ def _duplicates(record_path: Path) -> list[Block]:
         f"the training images{leak}."))]
 
 
-def build_blocks(root: Path, settings: dict[str, Train], results: dict[str, dict],
+def build_blocks(root: Path, settings: dict[str, ExperimentSettings], results: dict[str, dict],
                  curves: Path | None, speed: Path | None = None,
                  published_figures: dict[str, float | None] | None = None) -> tuple[str, list[Block]]:
     """The page's title and blocks."""
@@ -144,8 +144,8 @@ def build_blocks(root: Path, settings: dict[str, Train], results: dict[str, dict
     return title, blocks
 
 
-def _results_section(settings: dict[str, Train], results: dict[str, dict], published_figures: dict[str, float | None],
-                     synthetic: bool) -> list[Block]:
+def _results_section(settings: dict[str, ExperimentSettings], results: dict[str, dict],
+                     published_figures: dict[str, float | None], synthetic: bool) -> list[Block]:
     """The results table: ours beside the seed notebooks' published figures, and what its columns are."""
     header = ["Experiment", "Dataset", "Model", "Preprocessing", "Loss", "Epochs", "Parameters",
               "Training time", "Test accuracy", "Macro F1", PUBLISHED_LABEL]
@@ -166,8 +166,8 @@ def _results_section(settings: dict[str, Train], results: dict[str, dict], publi
            "run." if synthetic else "")))]
 
 
-def _curve_sections(settings: dict[str, Train], results: dict[str, dict], curves: Path | None, speed: Path | None,
-                    dataset: str) -> list[Block]:
+def _curve_sections(settings: dict[str, ExperimentSettings], results: dict[str, dict], curves: Path | None,
+                    speed: Path | None, dataset: str) -> list[Block]:
     """The training curves overlaid, and the accuracy against training time (when the timings allow it)."""
     blocks = [Block("h2", "Training curves")]
     if curves is not None and curves.exists():
@@ -210,7 +210,7 @@ def _experiment_section(figures: Path, name: str, r: dict, flip_tta: bool) -> li
     return blocks + _images((figures / "misclassified_images.png", f"Most confident mistakes - {name}"))
 
 
-def accuracy_curves(settings: dict[str, Train], results: dict[str, dict]) -> dict:
+def accuracy_curves(settings: dict[str, ExperimentSettings], results: dict[str, dict]) -> dict:
     """name -> (cumulative training seconds, held-out accuracy, split) after each epoch, for each
     experiment whose timing file records its epochs."""
     curves = {}
@@ -222,8 +222,8 @@ def accuracy_curves(settings: dict[str, Train], results: dict[str, dict]) -> dic
     return curves
 
 
-def build_report(root: str | os.PathLike, settings: dict[str, Train], out_dir: str | os.PathLike = "reports",
-                 published: dict[str, float | None] | None = None) -> dict:
+def build_report(root: str | os.PathLike, settings: dict[str, ExperimentSettings],
+                 out_dir: str | os.PathLike = "reports", published: dict[str, float | None] | None = None) -> dict:
     """Write report.md, report.html and training_curves.png into `out_dir`; return their paths. `published`:
     the seed notebooks' test accuracies (params.yaml's published:), shown beside ours."""
     root, out_dir = Path(root), Path(out_dir)

@@ -27,7 +27,7 @@ class Weights:
     synthetic: bool
     variant: str
     normalisation: dict  # {"shift", "scale"}: model input = (pixel - shift) / scale
-    train: dict  # the experiment's settings (fmnist.params.Train as a dict)
+    train: dict  # the experiment's settings (fmnist.params.ExperimentSettings as a dict)
     epochs: int
     parameters: dict  # {"trainable": n}
     device: str

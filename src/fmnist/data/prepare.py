@@ -92,6 +92,11 @@ def encode(y: np.ndarray, encoding: str, num_classes: int) -> np.ndarray:
     raise ValueError(f"unknown encoding '{encoding}'")
 
 
+def class_numbers(y):
+    """Class numbers from either encoding (one-hot rows or int64 class numbers), of numpy arrays or torch tensors."""
+    return y.argmax(1) if y.ndim == 2 else y
+
+
 def prepare_variant(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, normalisation: str,
                     encoding: str, val_size: int, check_size=None) -> dict:
     """Write one variant to `out_dir` atomically (a temp folder renamed at the end); return its meta.

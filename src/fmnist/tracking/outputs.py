@@ -49,6 +49,6 @@ def dvc_lock_hash(root: Path, experiment: str, weights_md5: str) -> str | None:
     except (OSError, KeyError, TypeError, yaml.YAMLError):
         return None
     outs = {o.get("path"): o.get("md5") for o in entry.get("outs", []) if isinstance(o, dict)}
-    if outs.get(f"models/{experiment}.pt") != weights_md5:
+    if outs.get(ExperimentPaths(experiment).weights.as_posix()) != weights_md5:  # dvc.lock: relative to the root
         return None
     return hashlib.md5(json.dumps(entry, sort_keys=True, default=str).encode()).hexdigest()

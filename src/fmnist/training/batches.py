@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from fmnist.params import Train
+from fmnist.params import ExperimentSettings
 from fmnist.training import distributed
 from fmnist.training.augment import augment
 
@@ -17,7 +17,7 @@ class Batches:
     every batch, and draws its own dropout and augmentation.
     """
 
-    def __init__(self, split, cfg: Train, epoch: int, background: float, ranks: distributed.Ranks):
+    def __init__(self, split, cfg: ExperimentSettings, epoch: int, background: float, ranks: distributed.Ranks):
         self.split, self.cfg, self.background, self.ranks = split, cfg, background, ranks
         device = split.x.device
         epoch_seed = cfg.seed * 100_003 + epoch

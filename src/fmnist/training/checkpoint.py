@@ -11,10 +11,10 @@ from pathlib import Path
 import torch
 
 from fmnist.files import atomic, temp_of
-from fmnist.params import Train
+from fmnist.params import ExperimentSettings
 
 
-def fingerprint(cfg: Train, meta: dict) -> str:
+def fingerprint(cfg: ExperimentSettings, meta: dict) -> str:
     """What a checkpoint must match to be resumed: the settings and the data it was trained on."""
     settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("device", "eval_batch_size")}
     blob = json.dumps({"cfg": settings, "data": meta}, sort_keys=True, default=str)

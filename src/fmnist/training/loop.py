@@ -17,17 +17,17 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from fmnist.data.prepare import load_variant
+from fmnist.data.prepare import class_numbers, load_variant
 from fmnist.device import autocast, resolve_device
 from fmnist.errors import ParamsError
 from fmnist.files import temp_of
 from fmnist.models import min_side
-from fmnist.params import Train
+from fmnist.params import ExperimentSettings
 from fmnist.training import distributed
 from fmnist.training.batches import Batches
 from fmnist.training.checkpoint import Checkpoint, fingerprint
 from fmnist.training.outputs import write_outputs
-from fmnist.training.recipe import build_checked, class_indices, loss_fn, make_optimizer, make_schedule
+from fmnist.training.recipe import build_checked, loss_fn, make_optimizer, make_schedule
 
 
 @dataclasses.dataclass
@@ -44,10 +44,10 @@ def to_device(x: np.ndarray, y: np.ndarray, device: torch.device) -> Split:
         yt = torch.from_numpy(y).to(device)
     if device.type == "cuda":
         xt = xt.contiguous(memory_format=torch.channels_last)
-    return Split(xt, yt, class_indices(yt))
+    return Split(xt, yt, class_numbers(yt))
 
 
-def load_splits(variant_dir, cfg: Train, device: torch.device) -> tuple[dict, dict[str, Split]]:
+def load_splits(variant_dir, cfg: ExperimentSettings, device: torch.device) -> tuple[dict, dict[str, Split]]:
     meta, a = load_variant(variant_dir, ("train", "val", "test") if cfg.track_test else ("train", "val"))
     x_train, y_train = a["x_train"], a["y_train"]
     if cfg.train_split == "all":  # seed000 trained on all training images
@@ -75,7 +75,7 @@ def evaluate_split(model, split: Split, loss, batch_size: int, device) -> tuple[
     return (total_loss / n).item(), correct.item() / n
 
 
-def start_device(cfg: Train, ranks: distributed.Ranks) -> torch.device:
+def start_device(cfg: ExperimentSettings, ranks: distributed.Ranks) -> torch.device:
     """The device of this process, seeded; bit-reproducible on CPU, TF32 and cuDNN autotuning on CUDA."""
     device = resolve_device(cfg.device)
     if device.type == "cuda" and ranks.active:
@@ -90,7 +90,7 @@ def start_device(cfg: Train, ranks: distributed.Ranks) -> torch.device:
     return device
 
 
-def input_size_of(name: str, cfg: Train, meta: dict, variant_dir, n_train: int) -> tuple[int, int]:
+def input_size_of(name: str, cfg: ExperimentSettings, meta: dict, variant_dir, n_train: int) -> tuple[int, int]:
     """(H, W) of the prepared images, refused when the model cannot take them or the batch exceeds the data."""
     if cfg.batch_size > n_train:
         raise ParamsError(f"params.yaml: batch_size {cfg.batch_size} of experiment {name} is larger than "
@@ -117,7 +117,7 @@ class Setup:
     background: float  # the normalised value of a black pixel: what crops pad with and erasing paints
 
     @classmethod
-    def build(cls, name: str, cfg: Train, meta: dict, input_size, n_train: int, device, ranks) -> Setup:
+    def build(cls, name: str, cfg: ExperimentSettings, meta: dict, input_size, n_train: int, device, ranks) -> Setup:
         model = build_checked(name, cfg, len(meta["classes"]), input_size).to(device)
         if ranks.active and device.type == "cuda":  # batch statistics over the global batch (GPU-only in PyTorch)
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
@@ -129,7 +129,7 @@ class Setup:
         return cls(model, model, model, optimizer, schedule, loss_fn(cfg.loss, cfg.label_smoothing),
                    loss_fn(cfg.loss), (0.0 - norm["shift"]) / norm["scale"])  # evaluation losses are unsmoothed
 
-    def wrap(self, cfg: Train, device, ranks) -> None:
+    def wrap(self, cfg: ExperimentSettings, device, ranks) -> None:
         """After the checkpoint is loaded: DDP broadcasts rank 0's weights now and averages gradients in
         backward; torch.compile when asked."""
         train_model = self.model
@@ -174,7 +174,7 @@ def train_epoch(setup: Setup, batches: Batches, labels: torch.Tensor, bar: tqdm,
             "seconds": seconds, "images_per_s": seen / seconds}
 
 
-def evaluate_row(setup: Setup, splits: dict[str, Split], cfg: Train, device) -> dict:
+def evaluate_row(setup: Setup, splits: dict[str, Split], cfg: ExperimentSettings, device) -> dict:
     """Validation (and, with track_test, test) loss and accuracy, and the learning rate the epoch ended at."""
     row = {}
     for split in ("val", "test"):
@@ -189,7 +189,7 @@ def say_epoch(name: str, epochs: int, row: dict) -> None:
         f"{k} {v:.4f}" for k, v in row.items() if k.endswith(("loss", "acc"))) + f", {row['images_per_s']:,.0f} img/s")
 
 
-def train_experiment(name: str, cfg: Train, variant_dir, weights_path, history_path, checkpoint_dir,
+def train_experiment(name: str, cfg: ExperimentSettings, variant_dir, weights_path, history_path, checkpoint_dir,
                      on_epoch: Callable[[dict], None] | None = None, progress: bool = True,
                      timing_path=None) -> dict:
     """Train one experiment; write its weights, per-epoch history and timing file (default: beside the

@@ -10,7 +10,7 @@ import torch
 
 from fmnist.files import write_json, write_text
 from fmnist.models import count_parameters
-from fmnist.params import Train
+from fmnist.params import ExperimentSettings
 from fmnist.weights import Weights
 
 # Per-epoch timings: they differ on every run, so they go to the timing file (and MLflow), never into
@@ -32,7 +32,7 @@ def write_timing(rows: list[dict], seconds: float, device: torch.device, process
     write_json(path, record)
 
 
-def weights_of(name: str, cfg: Train, meta: dict, input_size, model, device, processes: int) -> Weights:
+def weights_of(name: str, cfg: ExperimentSettings, meta: dict, input_size, model, device, processes: int) -> Weights:
     return Weights(
         experiment=name, model=cfg.model, model_config=dict(cfg.model_config), input_size=list(input_size),
         state_dict={k: v.detach().cpu() for k, v in model.state_dict().items()},
@@ -42,7 +42,7 @@ def weights_of(name: str, cfg: Train, meta: dict, input_size, model, device, pro
         parameters=count_parameters(model), device=str(device), processes=processes, torch=str(torch.__version__))
 
 
-def write_outputs(name: str, cfg: Train, meta: dict, input_size, model, done, device, processes: int,
+def write_outputs(name: str, cfg: ExperimentSettings, meta: dict, input_size, model, done, device, processes: int,
                   weights_path: Path, history_path: Path, timing_path: Path | None) -> None:
     """History, timing (default: beside the weights, <weights>.timing.json), then the weights last: their
     presence says the run finished."""

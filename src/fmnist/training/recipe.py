@@ -7,12 +7,12 @@ import torch
 import torch.nn.functional as F
 
 from fmnist.errors import ParamsError
-from fmnist.params import Train
+from fmnist.params import ExperimentSettings
 
 
-def build_checked(name: str, cfg: Train, num_classes: int, input_size=(28, 28)) -> torch.nn.Module:
+def build_checked(name: str, cfg: ExperimentSettings, num_classes: int, input_size=(28, 28)) -> torch.nn.Module:
     """The experiment's model. `model_config` is free-form in params.yaml: loading params checks it where
-    its path is known; this checks it again for callers that build a Train themselves, and for the sizes
+    its path is known; this checks it again for callers that build ExperimentSettings themselves, and for the sizes
     that only the data tells."""
     from fmnist.models import build_model, check_config
 
@@ -22,11 +22,6 @@ def build_checked(name: str, cfg: Train, num_classes: int, input_size=(28, 28)) 
     except RuntimeError as exc:  # a size that cannot be allocated
         raise ParamsError(f"params.yaml: experiments.{name}.model_config: "
                           f"{str(exc).strip().splitlines()[0][:160]}") from None
-
-
-def class_indices(y: torch.Tensor) -> torch.Tensor:
-    """Integer labels from either encoding (one-hot rows or class numbers)."""
-    return y.argmax(1) if y.ndim == 2 else y
 
 
 def loss_fn(kind: str, label_smoothing: float = 0.0):
@@ -39,7 +34,7 @@ def loss_fn(kind: str, label_smoothing: float = 0.0):
     raise ValueError(f"unknown loss '{kind}'")
 
 
-def make_optimizer(cfg: Train, params) -> torch.optim.Optimizer:
+def make_optimizer(cfg: ExperimentSettings, params) -> torch.optim.Optimizer:
     if cfg.optimizer == "adam":
         return torch.optim.Adam(params, lr=cfg.lr, eps=1e-8, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "rmsprop":
@@ -53,7 +48,7 @@ def make_optimizer(cfg: Train, params) -> torch.optim.Optimizer:
     raise ValueError(f"unknown optimizer '{cfg.optimizer}'")
 
 
-def make_schedule(cfg: Train, optimizer, steps_per_epoch: int):
+def make_schedule(cfg: ExperimentSettings, optimizer, steps_per_epoch: int):
     """Stepped once per batch; `constant` keeps the learning rate as set."""
     if cfg.schedule == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(

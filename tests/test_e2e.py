@@ -76,6 +76,26 @@ def test_metrics_files_hold_numbers_only(project):
         assert numbers_only(json.loads(path.read_text())), path.name
 
 
+def test_the_readme_exp_show_view_keeps_one_accuracy_per_experiment(project):
+    """The README's narrow `dvc exp show` (its --drop regex, read from the README) hides the per-class lists,
+    the other metrics and the dependency hashes: one test-accuracy column per experiment, then params."""
+    import re
+    import shlex
+
+    from conftest import ROOT
+
+    repo, env, _ = project
+    drop = re.search(r"dvc exp show --only-changed --md \\\n\s+(--drop '[^']+')", (ROOT / "README.md").read_text())
+    assert drop, "README.md lost its dvc exp show --only-changed --md --drop line"
+    shown = run([str(BIN / "dvc"), "exp", "show", "--md", *shlex.split(drop.group(1))], repo, env).stdout
+    header = [c.strip() for c in shown.splitlines()[0].strip(" |").split("|")]
+    metrics = [c for c in header if c.startswith("metrics/")]
+    experiments = yaml.safe_load((repo / "params.yaml").read_text())["experiments"]
+    assert sorted(metrics) == sorted(f"metrics/{e}.json:test_accuracy" for e in experiments), header
+    others = [c for c in header[1:] if c not in metrics]
+    assert others and all(re.fullmatch(r"[a-z_]+(\.[\w-]+)*", c) for c in others), others  # params only
+
+
 def test_a_forced_rerun_writes_the_same_bytes(project):
     """Two clean CPU runs with the same params: the same weights, history and metrics, byte for byte
     (the timings differ, and live apart), so DVC records the same hashes and `dvc status` is clean."""

@@ -141,12 +141,16 @@ def render(results: Path = RESULTS) -> str:
 
 
 def compare(folder: Path, workspace: Path = ROOT) -> str:
-    """A `dvc metrics diff`-style table: the committed results in `folder` against the workspace's metrics/."""
+    """A `dvc metrics diff`-style table: the committed results in `folder` against the workspace's metrics/,
+    with a note under it for each experiment whose two sides ran on different datasets (they do not compare)."""
+    from fmnist.paths import ExperimentPaths
+
     rows = ["| experiment | metric | committed | workspace | change |", "|---|---|---:|---:|---:|"]
+    notes = []
     for path in sorted((folder / "metrics").glob("*.json")):
-        ours = workspace / "metrics" / path.name
+        committed, ours = ExperimentPaths(path.stem, folder), ExperimentPaths(path.stem, workspace)
         old = json.loads(path.read_text())
-        new = json.loads(ours.read_text()) if ours.exists() else {}
+        new = json.loads(ours.metrics.read_text()) if ours.metrics.exists() else {}
         for key in ("test_accuracy", "macro_f1", "test_loss", "errors"):
             if key not in old:
                 continue
@@ -154,7 +158,12 @@ def compare(folder: Path, workspace: Path = ROOT) -> str:
             change = f"{now - old[key]:+.4f}" if isinstance(now, (int, float)) else ""
             rows.append(f"| {path.stem} | {key} | {old[key]:.4f} | "
                         f"{'not run' if now is None else f'{now:.4f}'} | {change} |")
-    return "\n".join(rows) + "\n"
+        datasets = [json.loads(p.info.read_text()).get("dataset") if p.info.exists() else None
+                    for p in (committed, ours)]
+        if new and datasets[0] != datasets[1]:
+            notes.append(f"note: {path.stem} ran on {datasets[1] or 'an unnamed dataset'} in the workspace but on "
+                         f"{datasets[0] or 'an unnamed dataset'} in {folder}: its changes do not compare")
+    return "\n".join(rows + ([""] + notes if notes else [])) + "\n"
 
 
 def readme_section(text: str) -> str | None:

@@ -155,6 +155,11 @@ def test_results_are_collected_and_tabled(project, tmp_path):
     diff = results.compare(dest, repo)  # the same run on both sides: every change is zero
     changes = [line.rsplit("|", 2)[-2].strip() for line in diff.splitlines()[2:]]
     assert len(changes) == 4 * len(done) and set(changes) == {"+0.0000"}
+    info = dest / "plots/evaluate" / done[0] / "info.json"  # as if the committed side ran on other images
+    info.write_text(json.dumps({**json.loads(info.read_text()), "dataset": "Fashion-MNIST"}))
+    assert results.compare(dest, repo).splitlines()[-1] == (
+        f"note: {done[0]} ran on Synthetic (generated, not Fashion-MNIST) in the workspace but on Fashion-MNIST "
+        f"in {dest}: its changes do not compare")
 
     # A later run that evaluated one experiment only adds it: the report still covers every one held.
     partial, last = tmp_path / "partial", done[-1]

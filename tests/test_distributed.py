@@ -23,13 +23,13 @@ TRAIN = textwrap.dedent("""
     import sys
     import torch
     from torch.optim.optimizer import register_optimizer_step_post_hook
-    from fmnist.params import Distributed, Train
+    from fmnist.params import Distributed, ExperimentSettings
     from fmnist.training import distributed, train_experiment
 
     optimizers = []
     register_optimizer_step_post_hook(lambda opt, args, kwargs: optimizers.append(opt) if not optimizers else None)
     nproc = int(sys.argv[2])
-    cfg = Train(**__CFG__, distributed=Distributed(enabled=nproc > 1, nproc=nproc))
+    cfg = ExperimentSettings(**__CFG__, distributed=Distributed(enabled=nproc > 1, nproc=nproc))
     with distributed.process_group("cpu") as ranks:
         train_experiment("ddp", cfg, sys.argv[1], "w.pt", "h.csv", "ck", progress=False)
         # every rank's own copy of the weights, straight from its optimiser

@@ -138,9 +138,9 @@ def test_augment_on_whole_batches():
 
 KILL_AFTER = textwrap.dedent("""
     import os, signal, sys
-    from fmnist.params import Train
+    from fmnist.params import ExperimentSettings
     from fmnist.training import train_experiment
-    cfg = Train(**__CFG__)
+    cfg = ExperimentSettings(**__CFG__)
     kill_at = int(sys.argv[1])
     def on_epoch(row):
         if row["epoch"] == kill_at:

@@ -1,5 +1,5 @@
-"""The logged model: the served graph (pixels in, probabilities out), its logging and registration, and
-the `champion` alias."""
+"""The logged model: the served graph (fmnist.served.Served) logged into its run, registered, and the
+`champion` alias."""
 
 from __future__ import annotations
 

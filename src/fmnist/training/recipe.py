@@ -35,15 +35,17 @@ def loss_fn(kind: str, label_smoothing: float = 0.0):
 
 
 def make_optimizer(cfg: ExperimentSettings, params) -> torch.optim.Optimizer:
+    """The experiment's optimiser. `foreach` (torch's default on CUDA only) updates all tensors per operation
+    instead of one tensor at a time: fewer dispatches on CPU, the same arithmetic bit for bit."""
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, eps=1e-8, weight_decay=cfg.weight_decay)
+        return torch.optim.Adam(params, foreach=True, lr=cfg.lr, eps=1e-8, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "rmsprop":
         # Keras' RMSprop: rho 0.9 (PyTorch's alpha), epsilon 1e-7 outside the square root, no momentum.
-        return torch.optim.RMSprop(params, lr=cfg.lr, alpha=0.9, eps=1e-7, weight_decay=cfg.weight_decay)
+        return torch.optim.RMSprop(params, foreach=True, lr=cfg.lr, alpha=0.9, eps=1e-7, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return torch.optim.AdamW(params, foreach=True, lr=cfg.lr, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0,
+        return torch.optim.SGD(params, foreach=True, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0,
                                weight_decay=cfg.weight_decay)
     raise ValueError(f"unknown optimizer '{cfg.optimizer}'")
 

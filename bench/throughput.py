@@ -6,10 +6,13 @@ For each model, on the current device, training images per second of
       per item for the one-hot models) fed through DataLoader(shuffle=True); the model on the
       device, each batch moved to the device, `loss.item()` every step, as the notebooks did;
   (b) fmnist: `train_experiment` itself, on a synthetic dataset prepared by fmnist's own prepare
-      step (whole tensors on the device, batches sliced by a permutation).
+      step (whole tensors on the device, batches sliced by a permutation);
+  (c) the model alone: the same training step with fmnist's settings on tensors already on the device,
+      no data path, no augmentation, no bookkeeping (bench/knobs.py). No data path can beat it, so
+      model-alone / seed-style is the most any faster loop could gain over the seed-style one.
 
 Both train the same model with the experiment's recipe from params.yaml, for the same number of
-steps. One untimed warm-up run of each comes first; then the runs alternate A B A B and each
+steps. One untimed warm-up run of each comes first; then the runs alternate A B C A B C and each
 figure is the median over --repeats. Results are appended to bench/results/<device>.json.
 
     python bench/throughput.py                 # all models, a few minutes on 2 CPU cores
@@ -44,6 +47,7 @@ from fmnist.models import build_model
 from fmnist.params import Data, ExperimentSettings, Synthetic, load_params
 from fmnist.training import train_experiment
 from fmnist.device import resolve_device
+from knobs import Knobs, StepLoop  # bench/, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -157,13 +161,14 @@ def restored_torch_flags():
     """train_experiment sets process-wide flags (deterministic algorithms on CPU; TF32 and cudnn
     benchmark on CUDA); put them back so the seed-style runs see torch's defaults, as the notebooks did."""
     saved = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+             torch.utils.deterministic.fill_uninitialized_memory,
              torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark)
     try:
         yield
     finally:
         torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
-        (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32,
-         torch.backends.cudnn.benchmark) = saved[2:]
+        (torch.utils.deterministic.fill_uninitialized_memory, torch.backends.cuda.matmul.allow_tf32,
+         torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark) = saved[2:]
 
 
 def run_fmnist(cfg: ExperimentSettings, variant_dir: Path, work: Path) -> float:
@@ -207,15 +212,22 @@ def bench_model(model: str, cfg: ExperimentSettings, steps: int, warmup: int, re
     log(f"{model}: warm-up ({warmup} steps each)")
     run_seed_style(cfg, warm.images, warm.labels, warm.norm, device)
     run_fmnist(cfg, warm.variant, work / "warmup")
-    runs = {"seed_style": [], "fmnist": []}
+    torch.manual_seed(cfg.seed)
+    alone = StepLoop(cfg, build_model(cfg.model, **cfg.model_config), Knobs(), steps, device)
+    with restored_torch_flags():
+        alone.images_per_s()
+    runs = {"seed_style": [], "fmnist": [], "model_alone": []}
     for r in range(repeats):
         runs["seed_style"].append(run_seed_style(cfg, timed.images, timed.labels, timed.norm, device))
         runs["fmnist"].append(run_fmnist(cfg, timed.variant, work / "timed"))
+        with restored_torch_flags():
+            runs["model_alone"].append(alone.images_per_s())
         log(f"{model} {r + 1}/{repeats}: seed-style {runs['seed_style'][-1]:,.0f} img/s, "
-            f"fmnist {runs['fmnist'][-1]:,.0f} img/s")
-    a, b = statistics.median(runs["seed_style"]), statistics.median(runs["fmnist"])
+            f"fmnist {runs['fmnist'][-1]:,.0f} img/s, model alone {runs['model_alone'][-1]:,.0f} img/s")
+    a, b, c = (statistics.median(runs[k]) for k in ("seed_style", "fmnist", "model_alone"))
     return {"experiment": EXPERIMENTS[model], "batch_size": cfg.batch_size, "steps": steps, "images": n,
-            "seed_style_img_s": a, "fmnist_img_s": b, "ratio": b / a, "runs": runs}
+            "seed_style_img_s": a, "fmnist_img_s": b, "ratio": b / a, "model_alone_img_s": c, "ceiling": c / a,
+            "runs": runs}
 
 
 def machine_info(device: torch.device) -> dict:
@@ -245,10 +257,11 @@ def table(result: dict) -> str:
              f" | torch {m['torch']} | median of {result['settings']['repeats']} | load average {load}"
              + (" | QUICK (smoke run)" if result["quick"] else ""),
              f"{'model':<8}{'experiment':<21}{'batch':>6}{'steps':>7}{'seed-style img/s':>18}"
-             f"{'fmnist img/s':>14}{'fmnist/seed':>13}"]
+             f"{'fmnist img/s':>14}{'fmnist/seed':>13}{'model alone':>13}{'alone/seed':>12}"]
     for model, r in result["models"].items():
         lines.append(f"{model:<8}{r['experiment']:<21}{r['batch_size']:>6}{r['steps']:>7}"
-                     f"{r['seed_style_img_s']:>18,.0f}{r['fmnist_img_s']:>14,.0f}{r['ratio']:>12.2f}x")
+                     f"{r['seed_style_img_s']:>18,.0f}{r['fmnist_img_s']:>14,.0f}{r['ratio']:>12.2f}x"
+                     f"{r['model_alone_img_s']:>13,.0f}{r['ceiling']:>11.2f}x")
     if "resnet_recipe" in result:
         rr = result["resnet_recipe"]
         lines.append(f"resnet recipe (fmnist): {rr['img_s']:,.0f} img/s, {rr['epoch_s']:,.1f} s per epoch "

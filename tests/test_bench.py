@@ -39,11 +39,13 @@ def test_quick_run_writes_a_result(tmp_path):
     assert set(run["models"]) == set(MODELS)
     for model, r in run["models"].items():
         assert r["experiment"] == MODELS[model]
-        for key in ("batch_size", "steps", "images", "seed_style_img_s", "fmnist_img_s", "ratio"):
+        for key in ("batch_size", "steps", "images", "seed_style_img_s", "fmnist_img_s", "ratio",
+                    "model_alone_img_s", "ceiling"):
             assert positive(r[key]), (model, key, r[key])
         assert r["images"] == r["steps"] * r["batch_size"]
         assert r["ratio"] == r["fmnist_img_s"] / r["seed_style_img_s"]
-        for impl in ("seed_style", "fmnist"):
+        assert r["ceiling"] == r["model_alone_img_s"] / r["seed_style_img_s"]
+        for impl in ("seed_style", "fmnist", "model_alone"):
             assert len(r["runs"][impl]) == 1 and all(positive(v) for v in r["runs"][impl])
 
     recipe = run["resnet_recipe"]
@@ -58,6 +60,31 @@ def test_quick_run_writes_a_result(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     runs = json.loads(out.read_text())
     assert len(runs) == 2 and set(runs[1]["models"]) == {"tiny"} and "resnet_recipe" not in runs[1]
+
+
+def test_knobs_smoke_run_measures_every_variant_and_restores_torch(tmp_path):
+    out = tmp_path / "knobs.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "knobs.py"), "--quick", "--models", "tiny",
+                           "--json", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    [run] = json.loads(out.read_text())
+    assert run["benchmark"] == "knobs" and run["quick"] is True and set(run["models"]) == {"tiny"}
+    knobs = bench_module("knobs")
+    tiny = run["models"]["tiny"]
+    assert list(tiny["train"]) == list(knobs.VARIANTS) and list(tiny["eval"]) == [str(b) for b in knobs.EVAL_BATCHES]
+    assert tiny["train"]["fmnist"]["vs_fmnist"] == 1.0
+    for row in [*tiny["train"].values(), *tiny["eval"].values()]:
+        assert positive(row["img_s"]) and len(row["runs"]) == 1
+
+    # In-process, the knobs are put back: a later training in the same process sees torch's defaults.
+    import torch
+    threads = torch.get_num_threads()
+    knobs.restore_defaults(threads)
+    loop = knobs.StepLoop(knobs.ExperimentSettings(model="tiny", variant="unit-sparse", batch_size=4), knobs.build_model("tiny"),
+                          knobs.Knobs(threads=1, fill=True), 1, torch.device("cpu"))
+    assert positive(loop.images_per_s()) and torch.get_num_threads() == 1
+    knobs.restore_defaults(threads)
+    assert not torch.are_deterministic_algorithms_enabled() and torch.get_num_threads() == threads
 
 
 def test_readme_performance_section_matches_the_results():

@@ -1,0 +1,214 @@
+"""What each setting does to a training step: the model alone (its recipe's loss, optimiser and schedule on
+tensors already on the device, no data path), one setting changed at a time from the way fmnist trains.
+
+    python bench/knobs.py                        # tiny, asl and resnet; about 6 minutes on 2 CPU cores
+    python bench/knobs.py --models asl --quick --json /tmp/k.json   # smoke run
+
+Every variant trains its own copy of the same initial model; blocks of steps alternate between the variants
+(A B C ... A B C ...) and each figure is the median over --repeats blocks, so a machine that slows down
+slows every variant alike. Results are appended to bench/results/<device>.json ("benchmark": "knobs").
+Evaluation speed at a few `eval_batch_size` values is measured the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import datetime
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from fmnist.data.prepare import class_numbers
+from fmnist.device import resolve_device
+from fmnist.models import build_model
+from fmnist.params import ExperimentSettings, load_params
+from fmnist.training.recipe import loss_fn, make_optimizer, make_schedule
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPERIMENTS = {"tiny": "seed000", "asl": "seed003-unit-onehot", "resnet": "resnet"}
+BLOCK_STEPS = {"tiny": 10, "asl": 30, "resnet": 2}  # about 1 s per block on 2 CPU cores
+EVAL_BATCHES = (500, 2000, 10000)
+EVAL_IMAGES = 10000
+
+
+@dataclasses.dataclass(frozen=True)
+class Knobs:
+    """fmnist's settings on CPU by default (training/loop.py and recipe.py)."""
+    channels_last: bool = True
+    deterministic: bool = True
+    fill: bool = False  # deterministic mode's NaN-filling of every new tensor
+    foreach: bool = True
+    threads: int | None = None  # None: torch's default, one per core
+    compile: bool = False
+    bf16: bool = False  # other arithmetic: shown for reference, not a way to the same results
+    flush_denormal: bool = False  # other arithmetic where denormal numbers occur
+
+
+VARIANTS = {
+    "fmnist": Knobs(),
+    "NCHW (not channels_last)": Knobs(channels_last=False),
+    "NaN-filling of new tensors": Knobs(fill=True),
+    "for-loop optimiser (no foreach)": Knobs(foreach=False),
+    "deterministic algorithms off": Knobs(deterministic=False),
+    "1 thread": Knobs(threads=1),
+    "torch.compile (inductor)": Knobs(compile=True),
+    "bf16 autocast (other arithmetic)": Knobs(bf16=True),
+    "flush denormals (other arithmetic)": Knobs(flush_denormal=True),
+}
+SAME_ARITHMETIC = [name for name, k in VARIANTS.items() if not (k.bf16 or k.flush_denormal)]
+
+
+class StepLoop:
+    """The recipe's training step with `knobs`, on `steps` batches of random images held on the device."""
+
+    def __init__(self, cfg: ExperimentSettings, model: torch.nn.Module, knobs: Knobs, steps: int, device):
+        self.cfg, self.knobs, self.steps, self.device = cfg, knobs, steps, device
+        self.default_threads = torch.get_num_threads()
+        layout = torch.channels_last if knobs.channels_last else torch.contiguous_format
+        self.model = copy.deepcopy(model).to(device, memory_format=layout)
+        generator = torch.Generator().manual_seed(cfg.seed)
+        n = steps * cfg.batch_size
+        self.x = torch.randn(n, 1, 28, 28, generator=generator).to(device, memory_format=layout)
+        labels = torch.randint(0, 10, (n,), generator=generator)
+        self.y = (torch.eye(10)[labels] if cfg.encoding == "onehot" else labels).to(device)
+        self.optimizer = make_optimizer(cfg, self.model.parameters())
+        for group in self.optimizer.param_groups:
+            group["foreach"] = knobs.foreach
+        self.schedule = make_schedule(cfg, self.optimizer, 10**9)  # never runs out, however many blocks
+        self.loss = loss_fn(cfg.loss, cfg.label_smoothing)
+        self.step_model = torch.compile(self.model) if knobs.compile else self.model
+
+    def flags(self) -> None:
+        k = self.knobs
+        if self.device.type == "cpu":
+            torch.use_deterministic_algorithms(k.deterministic, warn_only=True)
+            torch.utils.deterministic.fill_uninitialized_memory = k.fill
+            torch.set_num_threads(k.threads or self.default_threads)
+            torch.set_flush_denormal(k.flush_denormal)
+        else:  # fmnist's CUDA settings
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+            torch.backends.cudnn.benchmark = True
+
+    def images_per_s(self) -> float:
+        self.flags()
+        self.model.train()
+        bs, dev = self.cfg.batch_size, self.device.type
+        autocast = torch.autocast(dev, dtype=torch.bfloat16, enabled=self.knobs.bf16 or dev == "cuda")
+        started = time.perf_counter()
+        for i in range(0, len(self.x), bs):
+            with autocast:
+                logits = self.step_model(self.x[i:i + bs])
+            loss = self.loss(logits, self.y[i:i + bs])
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            self.schedule.step()
+        if dev == "cuda":
+            torch.cuda.synchronize(self.device)
+        return len(self.x) / (time.perf_counter() - started)
+
+    @torch.inference_mode()
+    def eval_images_per_s(self, batch_size: int) -> float:
+        self.flags()
+        self.model.eval()
+        x = self.x[:EVAL_IMAGES]
+        labels = class_numbers(self.y[:EVAL_IMAGES])
+        started = time.perf_counter()
+        correct = torch.zeros((), dtype=torch.int64, device=self.device)
+        for i in range(0, len(x), batch_size):
+            correct += (self.model(x[i:i + batch_size]).argmax(1) == labels[i:i + batch_size]).sum()
+        correct.item()
+        return len(x) / (time.perf_counter() - started)
+
+
+def restore_defaults(threads: int) -> None:
+    torch.use_deterministic_algorithms(False)
+    torch.utils.deterministic.fill_uninitialized_memory = True
+    torch.set_num_threads(threads)
+    torch.set_flush_denormal(False)
+
+
+def interleaved(measures: dict, repeats: int) -> dict:
+    """{name: (median, [each run])}: one untimed run of each first (compilation, caches), then rounds A B C ..."""
+    for measure in measures.values():
+        measure()
+    runs = {name: [] for name in measures}
+    for _ in range(repeats):
+        for name, measure in measures.items():
+            runs[name].append(measure())
+    return {name: {"img_s": statistics.median(r), "runs": r} for name, r in runs.items()}
+
+
+def bench_model(name: str, cfg: ExperimentSettings, steps: int, repeats: int, device) -> dict:
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.model, **cfg.model_config)
+    loops = {label: StepLoop(cfg, model, knobs, steps, device) for label, knobs in VARIANTS.items()}
+    train = interleaved({label: loop.images_per_s for label, loop in loops.items()}, repeats)
+    fmnist = loops["fmnist"]
+    evaluation = interleaved({str(b): (lambda b=b: fmnist.eval_images_per_s(b)) for b in EVAL_BATCHES}, repeats)
+    base = train["fmnist"]["img_s"]
+    for row in train.values():
+        row["vs_fmnist"] = row["img_s"] / base
+    return {"experiment": EXPERIMENTS[name], "batch_size": cfg.batch_size, "block_steps": steps,
+            "train": train, "eval": evaluation}
+
+
+def table(result: dict) -> str:
+    lines = [f"device {result['device']} | {result['machine']['cpu']} | {result['machine']['cores']} cores | "
+             f"torch {result['machine']['torch']} | median of {result['settings']['repeats']}"
+             + (" | QUICK (smoke run)" if result["quick"] else "")]
+    models = result["models"]
+    lines.append(f"{'training images/s':<36}" + "".join(f"{m:>16}" for m in models))
+    for label in VARIANTS:
+        lines.append(f"{label:<36}" + "".join(
+            f"{r['train'][label]['img_s']:>9,.0f} {r['train'][label]['vs_fmnist']:>5.2f}x" for r in models.values()))
+    lines.append(f"{'evaluation images/s, eval batch':<36}" + "".join(f"{m:>16}" for m in models))
+    for b in EVAL_BATCHES:
+        lines.append(f"{b:<36}" + "".join(f"{r['eval'][str(b)]['img_s']:>16,.0f}" for r in models.values()))
+    return "\n".join(lines)
+
+
+def main(argv=None) -> dict:
+    from throughput import append_result, load_average, log, machine_info
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--models", nargs="+", default=list(EXPERIMENTS), choices=list(EXPERIMENTS))
+    parser.add_argument("--repeats", type=int, default=7, help="timed blocks of each variant (median)")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 1-step blocks, 1 repeat")
+    parser.add_argument("--json", type=Path, help="append the result here (default: bench/results/<device>.json; "
+                        "a --quick run is only written where --json says)")
+    parser.add_argument("--params", type=Path, default=ROOT / "params.yaml", help="where the recipes come from")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.repeats = 1
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
+    device = resolve_device(args.device)
+    params = load_params(args.params)
+    threads = torch.get_num_threads()
+    result = {"benchmark": "knobs", "device": device.type, "quick": args.quick,
+              "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+              "machine": machine_info(device), "settings": {"repeats": args.repeats}, "models": {}}
+    try:
+        for name in args.models:
+            log(f"{name}: {len(VARIANTS)} training variants, {len(EVAL_BATCHES)} evaluation batch sizes")
+            cfg = dataclasses.replace(params.experiment(EXPERIMENTS[name]), epochs=1, epoch_limit=None)
+            result["models"][name] = bench_model(name, cfg, 1 if args.quick else BLOCK_STEPS[name], args.repeats, device)
+    finally:
+        restore_defaults(threads)
+    result["machine"]["load_after"] = load_average()
+    print(table(result))
+    path = args.json or (None if args.quick else ROOT / "bench" / "results" / f"{device.type}.json")
+    if path is not None:
+        append_result(result, path)
+        print(f"appended to {path}")
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -63,18 +63,23 @@ SAME_ARITHMETIC = [name for name, k in VARIANTS.items() if not (k.bf16 or k.flus
 
 
 class StepLoop:
-    """The recipe's training step with `knobs`, on `steps` batches of random images held on the device."""
+    """The recipe's training step with `knobs`, on `steps` batches of `data` (images, targets as the loss takes
+    them; default random images) held on the device."""
 
-    def __init__(self, cfg: ExperimentSettings, model: torch.nn.Module, knobs: Knobs, steps: int, device):
+    def __init__(self, cfg: ExperimentSettings, model: torch.nn.Module, knobs: Knobs, steps: int, device,
+                 data: tuple[torch.Tensor, torch.Tensor] | None = None):
         self.cfg, self.knobs, self.steps, self.device = cfg, knobs, steps, device
         self.default_threads = torch.get_num_threads()
         layout = torch.channels_last if knobs.channels_last else torch.contiguous_format
         self.model = copy.deepcopy(model).to(device, memory_format=layout)
-        generator = torch.Generator().manual_seed(cfg.seed)
         n = steps * cfg.batch_size
-        self.x = torch.randn(n, 1, 28, 28, generator=generator).to(device, memory_format=layout)
-        labels = torch.randint(0, 10, (n,), generator=generator)
-        self.y = (torch.eye(10)[labels] if cfg.encoding == "onehot" else labels).to(device)
+        if data is None:
+            generator = torch.Generator().manual_seed(cfg.seed)
+            labels = torch.randint(0, 10, (n,), generator=generator)
+            data = torch.randn(n, 1, 28, 28, generator=generator), (
+                torch.eye(10)[labels] if cfg.encoding == "onehot" else labels)
+        self.x = data[0][:n].to(device, memory_format=layout)
+        self.y = data[1][:n].to(device)
         self.optimizer = make_optimizer(cfg, self.model.parameters())
         for group in self.optimizer.param_groups:
             group["foreach"] = knobs.foreach

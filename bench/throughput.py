@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from fmnist.data.prepare import load_raw, prepare_variant
+from fmnist.data.prepare import load_raw, load_variant, prepare_variant
 from fmnist.data.sources import fetch_dataset
 from fmnist.models import build_model
 from fmnist.params import Data, ExperimentSettings, Synthetic, load_params
@@ -213,7 +213,9 @@ def bench_model(model: str, cfg: ExperimentSettings, steps: int, warmup: int, re
     run_seed_style(cfg, warm.images, warm.labels, warm.norm, device)
     run_fmnist(cfg, warm.variant, work / "warmup")
     torch.manual_seed(cfg.seed)
-    alone = StepLoop(cfg, build_model(cfg.model, **cfg.model_config), Knobs(), steps, device)
+    _, arrays = load_variant(timed.variant, ("train",))  # the same images and targets as (b)
+    alone = StepLoop(cfg, build_model(cfg.model, **cfg.model_config), Knobs(), steps, device,
+                     data=(torch.from_numpy(np.array(arrays["x_train"])), torch.from_numpy(np.array(arrays["y_train"]))))
     with restored_torch_flags():
         alone.images_per_s()
     runs = {"seed_style": [], "fmnist": [], "model_alone": []}

@@ -201,3 +201,14 @@ def test_check_params_command_refuses_nan(tmp_path, env_with_venv):
                           capture_output=True, text=True, env=env_with_venv)
     assert proc.returncode == 2
     assert proc.stderr == "error: params.yaml: train.lr must be a finite number, got nan\n"
+
+
+def test_checking_a_model_config_builds_no_weights_and_loads_no_compiler():
+    """Every stage loads params; checking quick's model_config builds resnet on the meta device, where
+    initialising weights would import torch's compiler (seconds per stage) for values nobody reads."""
+    code = ("import sys; from fmnist.params import load_params; p = load_params(sys.argv[1]); "
+            "assert p.experiments['quick'].model_config, 'the repo params check a model_config'; "
+            "print('torch._dynamo' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(ROOT / "params.yaml")], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "False"

@@ -74,7 +74,9 @@ class ResNet(nn.Module):
             nn.Linear(8 * w, num_classes),
         )
         for m in self.modules():
-            if isinstance(m, nn.Conv2d):
+            # A model built on the meta device (params checks its shapes) holds no values to initialise, and
+            # normal_ on meta tensors alone would cost seconds of imports.
+            if isinstance(m, nn.Conv2d) and not m.weight.is_meta:
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
     def forward(self, x: Tensor) -> Tensor:

@@ -29,6 +29,7 @@ from fmnist.params import ExperimentSettings, load_params
 from fmnist.training.recipe import loss_fn, make_optimizer, make_schedule
 
 ROOT = Path(__file__).resolve().parents[1]
+# model -> the params.yaml experiment whose recipe it is benchmarked with (throughput.py too)
 EXPERIMENTS = {"tiny": "seed000", "asl": "seed003-unit-onehot", "resnet": "resnet"}
 BLOCK_STEPS = {"tiny": 10, "asl": 30, "resnet": 2}  # about 1 s per block on 2 CPU cores
 EVAL_BATCHES = (500, 2000, 10000)
@@ -178,7 +179,7 @@ def table(result: dict) -> str:
 
 
 def main(argv=None) -> dict:
-    from throughput import append_result, load_average, log, machine_info
+    from throughput import load_average, log, machine_info, record
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
@@ -208,10 +209,7 @@ def main(argv=None) -> dict:
         restore_defaults(threads)
     result["machine"]["load_after"] = load_average()
     print(table(result))
-    path = args.json or (None if args.quick else ROOT / "bench" / "results" / f"{device.type}.json")
-    if path is not None:
-        append_result(result, path)
-        print(f"appended to {path}")
+    record(result, args.json)
     return result
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import yaml
 
-from throughput import append_result, load_average, machine_info  # bench/ is on sys.path when run
+from throughput import load_average, machine_info, record  # bench/ is on sys.path when run
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -142,10 +142,7 @@ def main(argv=None) -> dict:
           f"{result['summary']['max_peak_rss_mb']:,.0f} MB; all stages {result['summary']['total_s']:.0f} s")
     if args.keep is None:
         shutil.rmtree(work, ignore_errors=True)
-    path = args.json or (None if result["quick"] else ROOT / "bench" / "results" / f"{device.type}.json")
-    if path is not None:
-        append_result(result, path)
-        print(f"appended to {path}")
+    record(result, args.json)
     return result
 
 

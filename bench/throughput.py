@@ -47,12 +47,10 @@ from fmnist.models import build_model
 from fmnist.params import Data, ExperimentSettings, Synthetic, load_params
 from fmnist.training import train_experiment
 from fmnist.device import resolve_device
-from knobs import Knobs, StepLoop  # bench/, beside this script
+from knobs import EXPERIMENTS, Knobs, StepLoop  # bench/, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# model -> the params.yaml experiment whose recipe it is benchmarked with
-EXPERIMENTS = {"tiny": "seed000", "asl": "seed003-unit-onehot", "resnet": "resnet"}
 # Steps per timed run: about 5-15 s per run on 2 CPU cores; --steps overrides.
 DEFAULT_STEPS = {"tiny": 30, "asl": 150, "resnet": 8}
 QUICK_STEPS = {"tiny": 3, "asl": 5, "resnet": 2}
@@ -280,6 +278,15 @@ def append_result(result: dict, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def record(result: dict, path: Path | None = None) -> None:
+    """Append a benchmark run to `path`, by default to bench/results/<device>.json; a quick (smoke or partial)
+    run is only written where `path` says."""
+    path = path or (None if result["quick"] else ROOT / "bench" / "results" / f"{result['device']}.json")
+    if path is not None:
+        append_result(result, path)
+        print(f"appended to {path}")
+
+
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
@@ -327,10 +334,7 @@ def main(argv=None) -> dict:
         result["resnet_recipe"] = {"img_s": img_s, "epoch_images": EPOCH_IMAGES, "epoch_s": EPOCH_IMAGES / img_s}
 
     print(table(result))
-    path = args.json or (None if args.quick else ROOT / "bench" / "results" / f"{device.type}.json")
-    if path is not None:
-        append_result(result, path)
-        print(f"appended to {path}")
+    record(result, args.json)
     return result
 
 

@@ -42,6 +42,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from fmnist.data.prepare import load_raw, load_variant, prepare_variant
+from fmnist.training.keras_rmsprop import KerasRMSprop
 from fmnist.data.sources import fetch_dataset
 from fmnist.models import build_model
 from fmnist.params import Data, ExperimentSettings, Synthetic, load_params
@@ -114,7 +115,9 @@ def seed_style_optimizer(cfg: ExperimentSettings, model, steps: int):
     params = model.parameters()
     if cfg.optimizer == "adam":
         opt = torch.optim.Adam(params, lr=cfg.lr, eps=1e-8)
-    elif cfg.optimizer == "rmsprop":  # Keras' RMSprop: rho 0.9, epsilon 1e-7
+    elif cfg.optimizer == "keras_rmsprop":  # Keras' RMSprop, as a notebook porting it would write it
+        opt = KerasRMSprop(params, lr=cfg.lr, rho=0.9, eps=1e-7)
+    elif cfg.optimizer == "rmsprop":
         opt = torch.optim.RMSprop(params, lr=cfg.lr, alpha=0.9, eps=1e-7)
     elif cfg.optimizer == "sgd":
         opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=True,

@@ -67,7 +67,7 @@ BAD = [
     ("train.device", "cuda:x", "params.yaml: train.device must be one of auto, cpu, cuda, cuda:N, mps; got 'cuda:x'"),
     ("progress", "sometimes", "params.yaml: progress must be auto, true or false; got 'sometimes'"),
     ("experiments.resnet.model", "vgg", "params.yaml: experiments.resnet.model must be one of tiny, asl, resnet"),
-    ("experiments.resnet.optimizer", "lion", "params.yaml: experiments.resnet.optimizer must be one of adam, rmsprop, adamw, sgd; got 'lion'"),
+    ("experiments.resnet.optimizer", "lion", "params.yaml: experiments.resnet.optimizer must be one of adam, keras_rmsprop, rmsprop, adamw, sgd; got 'lion'"),
     ("experiments.resnet.loss", "hinge", "params.yaml: experiments.resnet.loss must be one of mse, cross_entropy; got 'hinge'"),
     ("experiments.resnet.variant", "unit-hot", "params.yaml: experiments.resnet.variant must be a variant that prepare builds"),
     ("prepare.normalisations", ["unit", "minmax"], "params.yaml: prepare.normalisations must be one of unit, raw, standard; got 'minmax'"),

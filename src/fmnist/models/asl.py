@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 # Keras BatchNormalization defaults. Keras updates moving stats as
@@ -19,8 +21,24 @@ def _pool() -> nn.MaxPool2d:
     return nn.MaxPool2d(kernel_size=2, stride=2, ceil_mode=True)
 
 
+class KerasBatchNorm2d(nn.BatchNorm2d):
+    """BatchNorm2d whose moving variance follows the biased batch variance, as Keras' does (tf.nn.moments);
+    PyTorch's follows the unbiased one (times n / (n - 1), n the values per channel). Normalisation in
+    training uses the batch's biased variance in both."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not (self.training and self.track_running_stats):
+            return super().forward(x)
+        with torch.no_grad():
+            var, mean = torch.var_mean(x.detach(), dim=(0, 2, 3), correction=0)
+            self.running_mean.lerp_(mean, self.momentum)
+            self.running_var.lerp_(var, self.momentum)
+            self.num_batches_tracked.add_(1)
+        return F.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
+
+
 def _bn(channels: int) -> nn.BatchNorm2d:
-    return nn.BatchNorm2d(channels, eps=BN_EPS, momentum=BN_MOMENTUM)
+    return KerasBatchNorm2d(channels, eps=BN_EPS, momentum=BN_MOMENTUM)
 
 
 class ASL(nn.Module):
@@ -30,9 +48,10 @@ class ASL(nn.Module):
     75/50/25 channels (28 -> 14 -> 7 -> 4 for 28x28 inputs; any H x W works), Dense(512, relu), Dropout(0.3),
     Dense(C). Returns logits; softmax is applied by the loss.
 
-    Keras defaults are reproduced: Glorot-uniform kernels, zero biases, BN
-    eps 1e-3 and momentum 0.99 (PyTorch 0.01). Flatten runs over NCHW here
-    rather than Keras' NHWC, which only permutes the Dense(512) input rows.
+    Keras defaults are reproduced: Glorot-uniform kernels, zero biases, BN eps 1e-3 and momentum 0.99
+    (PyTorch 0.01) with the moving variance Keras keeps. Flatten runs over NCHW here rather than Keras'
+    NHWC, which only permutes the Dense(512) input rows. The softmax is the loss's: Keras' categorical
+    losses also take the logits the softmax layer keeps (no clipping at 1e-7; backend/tensorflow/nn.py).
     """
 
     min_side = 1

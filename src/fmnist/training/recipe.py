@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from fmnist.errors import ParamsError
 from fmnist.params import ExperimentSettings
+from fmnist.training.keras_rmsprop import KerasRMSprop
 
 
 def build_checked(name: str, cfg: ExperimentSettings, num_classes: int, input_size=(28, 28)) -> torch.nn.Module:
@@ -39,8 +40,9 @@ def make_optimizer(cfg: ExperimentSettings, params) -> torch.optim.Optimizer:
     instead of one tensor at a time: fewer dispatches on CPU, the same arithmetic bit for bit."""
     if cfg.optimizer == "adam":
         return torch.optim.Adam(params, foreach=True, lr=cfg.lr, eps=1e-8, weight_decay=cfg.weight_decay)
-    if cfg.optimizer == "rmsprop":
-        # Keras' RMSprop: rho 0.9 (PyTorch's alpha), epsilon 1e-7 outside the square root, no momentum.
+    if cfg.optimizer == "keras_rmsprop":  # the Keras notebook's: rho 0.9, epsilon 1e-7 under the square root
+        return KerasRMSprop(params, lr=cfg.lr, rho=0.9, eps=1e-7, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "rmsprop":  # torch's, with Keras' rho and epsilon (epsilon added after the square root)
         return torch.optim.RMSprop(params, foreach=True, lr=cfg.lr, alpha=0.9, eps=1e-7, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "adamw":
         return torch.optim.AdamW(params, foreach=True, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -51,8 +53,11 @@ def make_optimizer(cfg: ExperimentSettings, params) -> torch.optim.Optimizer:
 
 
 def make_schedule(cfg: ExperimentSettings, optimizer, steps_per_epoch: int):
-    """Stepped once per batch; `constant` keeps the learning rate as set."""
+    """Stepped once per batch; `constant` keeps the learning rate as set. One-cycle also cycles the momentum of
+    optimisers that have one."""
     if cfg.schedule == "onecycle":
+        cycle_momentum = "momentum" in optimizer.defaults or "betas" in optimizer.defaults
         return torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=cfg.lr, total_steps=cfg.effective_epochs * steps_per_epoch)
+            optimizer, max_lr=cfg.lr, total_steps=cfg.effective_epochs * steps_per_epoch,
+            cycle_momentum=cycle_momentum)
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)

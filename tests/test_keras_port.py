@@ -1,0 +1,85 @@
+"""The Keras port does Keras' arithmetic: RMSprop with epsilon under the square root, and the moving
+variance of BatchNormalization from the biased batch variance (formulas from Keras 3's source)."""
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fmnist.models.asl import ASL, KerasBatchNorm2d
+from fmnist.params import ExperimentSettings, load_params
+from fmnist.training.keras_rmsprop import KerasRMSprop
+from fmnist.training.recipe import make_optimizer
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def keras_rmsprop_steps(w, grads, lr, rho, eps, weight_decay=0.0):
+    """keras/src/optimizers/rmsprop.py update_step, in float64 numpy (momentum 0, not centred)."""
+    v = np.zeros_like(w)
+    for g in grads:
+        w = w - w * weight_decay * lr
+        v = rho * v + (1 - rho) * g ** 2
+        w = w - lr * g / np.sqrt(v + eps)
+    return w
+
+
+def run_steps(opt_cls, w0, grads, **kw):
+    w = torch.nn.Parameter(torch.tensor(w0))
+    opt = opt_cls([w], **kw)
+    for g in grads:
+        w.grad = torch.tensor(g)
+        opt.step()
+    return w.detach().numpy()
+
+
+def test_keras_rmsprop_matches_the_keras_formula_where_torch_does_not():
+    rng = np.random.default_rng(0)
+    w0 = rng.normal(size=(4, 5))
+    grads = [rng.normal(scale=scale, size=(4, 5)) for scale in (1e-5, 1e-4, 1e-3, 1.0, 1e-6)]  # small ones matter
+    want = keras_rmsprop_steps(w0, grads, lr=1e-3, rho=0.9, eps=1e-7)
+    got = run_steps(KerasRMSprop, w0, grads, lr=1e-3, rho=0.9, eps=1e-7)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+    torch_style = run_steps(torch.optim.RMSprop, w0, grads, lr=1e-3, alpha=0.9, eps=1e-7)
+    assert np.abs(torch_style - want).max() > 1e-4  # the formula the port used before differs by far more
+
+
+def test_keras_rmsprop_weight_decay_is_keras_decoupled_decay():
+    rng = np.random.default_rng(1)
+    w0, grads = rng.normal(size=6), [rng.normal(size=6) for _ in range(3)]
+    want = keras_rmsprop_steps(w0, grads, lr=1e-2, rho=0.9, eps=1e-7, weight_decay=0.1)
+    np.testing.assert_allclose(run_steps(KerasRMSprop, w0, grads, lr=1e-2, weight_decay=0.1), want, atol=1e-12)
+
+
+def test_keras_rmsprop_state_survives_a_checkpoint():
+    w = torch.nn.Parameter(torch.ones(3))
+    opt = KerasRMSprop([w])
+    w.grad = torch.full((3,), 0.5)
+    opt.step()
+    again = KerasRMSprop([w])
+    again.load_state_dict(opt.state_dict())
+    assert torch.equal(again.state[w]["velocity"], opt.state[w]["velocity"])
+
+
+def test_the_seed003_experiments_train_with_keras_rmsprop():
+    for name, exp in load_params(ROOT / "params.yaml").experiments.items():
+        if exp.model == "asl":
+            assert exp.optimizer == "keras_rmsprop", name
+    cfg = ExperimentSettings(model="asl", variant="unit-onehot", optimizer="keras_rmsprop")
+    assert isinstance(make_optimizer(cfg, ASL().parameters()), KerasRMSprop)
+
+
+def test_batch_norm_moving_variance_is_keras_biased_one():
+    torch.manual_seed(0)
+    bn = KerasBatchNorm2d(3, eps=1e-3, momentum=0.01)
+    x = torch.randn(4, 3, 2, 2, dtype=torch.float64) * 3
+    bn.double().train()(x)
+    biased = x.var(dim=(0, 2, 3), unbiased=False)
+    torch.testing.assert_close(bn.running_var, 0.99 * torch.ones(3, dtype=torch.float64) + 0.01 * biased)
+    torch.testing.assert_close(bn.running_mean, 0.01 * x.mean(dim=(0, 2, 3)))
+    plain = torch.nn.BatchNorm2d(3, eps=1e-3, momentum=0.01).double()  # the same output in training
+    torch.testing.assert_close(KerasBatchNorm2d(3, eps=1e-3, momentum=0.01).double()(x), plain(x))
+
+
+def test_asl_uses_keras_batch_norm():
+    assert sum(isinstance(m, KerasBatchNorm2d) for m in ASL().modules()) == 3

@@ -89,7 +89,7 @@ BAD = [
     ("experiments.resnet.model_config", {"width": "wide"},
      "params.yaml: experiments.resnet.model_config.width must be an integer, got 'wide'"),
     ("experiments.resnet.model_config", {"width": 0},
-     "params.yaml: experiments.resnet.model_config: width must be a positive integer, got 0"),
+     "params.yaml: experiments.resnet.model_config.width must be >= 1, got 0"),
 ]
 
 
@@ -203,12 +203,12 @@ def test_check_params_command_refuses_nan(tmp_path, env_with_venv):
     assert proc.stderr == "error: params.yaml: train.lr must be a finite number, got nan\n"
 
 
-def test_checking_a_model_config_builds_no_weights_and_loads_no_compiler():
-    """Every stage loads params; checking quick's model_config builds resnet on the meta device, where
-    initialising weights would import torch's compiler (seconds per stage) for values nobody reads."""
+def test_checking_params_imports_no_torch():
+    """Every stage loads params: the models' options are declared without torch (fmnist.model_specs), so
+    checking quick's model_config costs no torch import (about 1.6 s) in the stages that need none."""
     code = ("import sys; from fmnist.params import load_params; p = load_params(sys.argv[1]); "
             "assert p.experiments['quick'].model_config, 'the repo params check a model_config'; "
-            "print('torch._dynamo' in sys.modules)")
+            "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code, str(ROOT / "params.yaml")], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "False"

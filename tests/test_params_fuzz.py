@@ -243,8 +243,8 @@ def test_an_accepted_mutant_trains_one_epoch(variants, params_file, mutant):
     ("resnet", {"width": 8.5}, "experiments.e.model_config.width must be an integer, got 8.5"),
     ("tiny", {"dropout": math.nan}, "experiments.e.model_config.dropout must be a finite number, got nan"),
     ("tiny", {"dropout": None}, "experiments.e.model_config.dropout must be a finite number, got None"),
-    ("resnet", {"width": 0}, "experiments.e.model_config: width must be a positive integer, got 0"),
-    ("tiny", {"dropout": 2}, "experiments.e.model_config: dropout probability has to be between 0 and 1"),
+    ("resnet", {"width": 0}, "experiments.e.model_config.width must be >= 1, got 0"),
+    ("tiny", {"dropout": 2}, "experiments.e.model_config.dropout must be <= 1, got 2"),
 ])
 def test_model_config_faults_are_one_line_naming_the_option(variants, tmp_path, model, config, message):
     """model_config is free-form in params.yaml; the training function checks it against the model's options."""

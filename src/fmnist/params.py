@@ -18,14 +18,13 @@ import yaml
 
 from fmnist.data.classes import NAMED as NAMED_CLASSES
 from fmnist.errors import ParamsError
+from fmnist.model_specs import SPECS, check_config
 from fmnist.params_rules import (NULL, build, check_kind, check_section, in_range, key_name, progress_switch,
                                  rule_table, show)
 from fmnist.params_schema import (BAD_FILES, DATASETS, ENCODINGS, LOSSES, MODELS, NORMALISATIONS,  # noqa: F401
                                   OPTIMIZERS, SCHEDULES, SPLITS, Augment, Data, Distributed, Mlflow, Prepare,
                                   Synthetic, ExperimentSettings)
 
-# The smallest image side each model takes (fmnist.models' min_side, kept in step by a test; no torch here).
-MIN_SIDE = {"tiny": 15, "asl": 1, "resnet": 1}
 FIXED_SIZE = {"fashion-mnist": (28, 28), "mnist": (28, 28), "synthetic": (28, 28)}  # (H, W) of their images
 SECTIONS = ("data", "prepare", "train", "experiments", "published", "mlflow", "progress")  # the top level
 PUBLISHED_FIGURE = ((float, NULL), in_range(ge=0, le=1))  # the rule of each value under published:
@@ -126,7 +125,7 @@ def _experiment(name, settings: Any, defaults: dict, prepare: Prepare) -> Experi
     if not (isinstance(name, str) and EXPERIMENT_NAME.fullmatch(name)):
         raise ParamsError(f"params.yaml: experiment name {key_name(name)} may hold only letters, digits, "
                           "'_', '.' and '-' (it names files and DVC stages)")
-    own = check_section(path, ExperimentSettings, settings)
+    own = check_section(path, ExperimentSettings, settings, complete=False)  # it overrides train: key by key
     merged = {**defaults, **own}
     for nested in ("augment", "distributed"):  # a partial section overrides key by key
         if nested in defaults and nested in own:
@@ -158,9 +157,7 @@ def _check_experiment(exp: ExperimentSettings, path: str, where, prepare: Prepar
     if "input_size" in exp.model_config:
         raise ParamsError(f"params.yaml: {where('model_config')}.input_size: the input size comes from the "
                           f"images (data.image_size, or the IDX files), not from model_config")
-    if exp.model_config:  # the options each model takes are known to the model (torch: imported only here)
-        from fmnist.models import check_config
-        check_config(exp.model, exp.model_config, where("model_config"))
+    check_config(exp.model, exp.model_config, where("model_config"))  # the options declared in model_specs
     if exp.epoch_limit is not None and exp.epoch_limit < 1:
         raise ParamsError(f"params.yaml: {where('epoch_limit')} must be >= 1 or null, got {exp.epoch_limit}")
 
@@ -192,7 +189,7 @@ def check_image_size(params: Params, size, source: str) -> None:
     says where the size comes from (idx-dir images have theirs, known once prepare reads them)."""
     h, w = size
     for name, exp in params.experiments.items():
-        need = MIN_SIDE[exp.model]
+        need = SPECS[exp.model].min_side
         if min(h, w) < need:
             raise ParamsError(f"params.yaml: {params.where(name, 'model')} {exp.model} needs images of at least "
                               f"{need}x{need} pixels; {source} {h}x{w} (height x width)")

@@ -28,10 +28,11 @@ TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: 
 
 # --- declaring a key ------------------------------------------------------------------------------
 
-def setting(default, kind, check=None):
-    """A dataclass field for one params.yaml key: its default and its rule (a list or mapping default is
-    copied for each instance)."""
-    metadata = {"rule": (kind, check)}
+def setting(default, kind, check=None, optional=False):
+    """A dataclass field for one params.yaml key: its rule, and the default of code that builds settings
+    itself (params.yaml must hold every key that is not `optional`; a list or mapping default is copied for
+    each instance)."""
+    metadata = {"rule": (kind, check), "optional": optional}
     if isinstance(default, (list, dict)):
         return dataclasses.field(default_factory=lambda: copy.copy(default), metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
@@ -154,9 +155,10 @@ def check_kind(where: str, value, kind) -> None:
         raise ParamsError(f"params.yaml: {where} must be a finite number, got {value}")
 
 
-def check_section(path: str, cls, raw: Any) -> dict:
+def check_section(path: str, cls, raw: Any, complete: bool = True) -> dict:
     """Check the keys of one mapping against the settings of the dataclass `cls`; return it with its
-    nested sections checked too."""
+    nested sections checked too. A `complete` section holds every setting (optional ones excepted): params.yaml
+    is where each value is declared, and the only file DVC's params see."""
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -170,10 +172,15 @@ def check_section(path: str, cls, raw: Any) -> dict:
         kind, check = fields[key].metadata["rule"]
         check_kind(where, value, kind)
         if kind == "section":
-            value = check_section(where, fields[key].metadata["section"], value)
+            value = check_section(where, fields[key].metadata["section"], value, complete)
         if check is not None and value is not None:
             check(where, value)
         out[key] = value
+    if complete:
+        for key, f in fields.items():
+            if key not in raw and not f.metadata.get("optional"):
+                raise ParamsError(f"params.yaml: {path}.{key} is missing; params.yaml declares every setting "
+                                  f"(the repository's params.yaml lists them all)")
     return out
 
 

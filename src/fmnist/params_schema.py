@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
+from fmnist.model_specs import SPECS
 from fmnist.params_rules import NULL, SEED, class_names, device_name, in_range, one_of, section, setting
 
 DATASETS = ("fashion-mnist", "mnist", "synthetic", "idx-dir", "image-folder")
@@ -15,7 +16,7 @@ LOSSES = ("mse", "cross_entropy")
 OPTIMIZERS = ("adam", "keras_rmsprop", "rmsprop", "adamw", "sgd")
 SCHEDULES = ("constant", "onecycle")
 SPLITS = ("train", "all")
-MODELS = ("tiny", "asl", "resnet")  # kept in step with fmnist.models.MODELS by a test
+MODELS = tuple(SPECS)  # the models of the registry, declared without torch
 BAD_FILES = ("refuse", "skip")
 
 
@@ -73,10 +74,12 @@ class Distributed:
 
 @dataclass(frozen=True)
 class ExperimentSettings:
-    """One experiment's effective settings: `train:` defaults overlaid with its own entry."""
+    """One experiment's effective settings: `train:` (which holds every key but model and variant) overlaid
+    with its own entry. The defaults here serve code that builds settings itself (tests, bench); a params
+    file declares every value."""
 
-    model: str | None = setting(None, (str, NULL), one_of(MODELS))
-    variant: str | None = setting(None, (str, NULL))
+    model: str | None = setting(None, (str, NULL), one_of(MODELS), optional=True)  # each experiment names its own
+    variant: str | None = setting(None, (str, NULL), optional=True)
     loss: str = setting("cross_entropy", str, one_of(LOSSES))
     optimizer: str = setting("adam", str, one_of(OPTIMIZERS))
     epochs: int = setting(20, int, in_range(ge=1))

@@ -5,12 +5,10 @@ The input size (H, W) is given when the model is built (its flatten sizes follow
 
 from __future__ import annotations
 
-import inspect
-import math
-
 import torch
 from torch import nn
 
+from fmnist import model_specs
 from fmnist.errors import ParamsError
 
 from .asl import ASL
@@ -24,13 +22,8 @@ __all__ = ["MODELS", "ASL", "ResNet", "Tiny", "build_model", "check_config", "co
 
 def model_options(name: str) -> dict:
     """The keyword options a model accepts (besides num_classes and input_size), with defaults."""
-    cls = _lookup(name)
-    params = inspect.signature(cls.__init__).parameters
-    return {
-        k: p.default
-        for k, p in params.items()
-        if k not in ("self", "num_classes", "input_size") and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-    }
+    _lookup(name)
+    return model_specs.defaults(name)
 
 
 def _lookup(name: str) -> type[nn.Module]:
@@ -42,7 +35,8 @@ def _lookup(name: str) -> type[nn.Module]:
 
 def min_side(name: str) -> int:
     """The smallest image height and width the model takes."""
-    return _lookup(name).min_side
+    _lookup(name)
+    return model_specs.SPECS[name].min_side
 
 
 def build_model(name: str, num_classes: int = 10, input_size: tuple[int, int] = (28, 28), **config) -> nn.Module:
@@ -61,7 +55,7 @@ def build_model(name: str, num_classes: int = 10, input_size: tuple[int, int] = 
         raise TypeError(
             f"model {name!r} got unknown option(s): {', '.join(unknown)}; accepted options: {allowed}"
         )
-    return cls(num_classes=num_classes, input_size=tuple(input_size), **config)
+    return cls(num_classes=num_classes, input_size=tuple(input_size), **{**model_specs.defaults(name), **config})
 
 
 def count_parameters(model: nn.Module) -> dict:
@@ -81,24 +75,12 @@ def count_parameters(model: nn.Module) -> dict:
 
 def check_config(name: str, config: dict, where: str, num_classes: int = 10,
                  input_size: tuple[int, int] = (28, 28)) -> None:
-    """Refuse, in one line naming `where` (the params path of the model_config section), an option the
-    model does not take, of another type than its default, or out of the model's own range. The model is
-    built on the meta device to run its range checks: shapes only, no memory, whatever the width."""
-    options = model_options(name)
-    for key, value in config.items():
-        at = f"params.yaml: {where}.{key}"
-        if key not in options:
-            raise ParamsError(f"{at}: model {name} takes no such option; it takes: {', '.join(options) or 'none'}")
-        default = options[key]
-        number = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if isinstance(default, bool) and not isinstance(value, bool):
-            raise ParamsError(f"{at} must be true or false, got {value!r}"[:200])
-        if isinstance(default, int) and not isinstance(default, bool) and not (number and isinstance(value, int)):
-            raise ParamsError(f"{at} must be an integer, got {value!r}"[:200])
-        if isinstance(default, float) and not (number and math.isfinite(value)):
-            raise ParamsError(f"{at} must be a finite number, got {value!r}"[:200])
+    """Refuse, in one line naming `where` (the params path of the model_config section), what the model's
+    declaration refuses (fmnist.model_specs), then what the model itself does at this size: it is built on
+    the meta device, shapes only, no memory, whatever the width."""
+    model_specs.check_config(name, config, where)
     try:
         with torch.device("meta"):
             build_model(name, num_classes=num_classes, input_size=input_size, **config)
-    except (ValueError, RuntimeError) as exc:  # the model's own range checks
+    except (ValueError, RuntimeError) as exc:  # the model's own checks of sizes
         raise ParamsError(f"params.yaml: {where}: {str(exc).strip().splitlines()[0][:160]}") from None

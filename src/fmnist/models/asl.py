@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from fmnist.model_specs import SPECS
+
 # Keras BatchNormalization defaults. Keras updates moving stats as
 # m = 0.99 * m + 0.01 * batch, PyTorch as m = (1 - momentum) * m + momentum * batch,
 # so Keras momentum 0.99 is PyTorch momentum 0.01.
@@ -54,7 +56,7 @@ class ASL(nn.Module):
     losses also take the logits the softmax layer keeps (no clipping at 1e-7; backend/tensorflow/nn.py).
     """
 
-    min_side = 1
+    min_side = SPECS["asl"].min_side
 
     def __init__(self, num_classes: int = 10, input_size: tuple[int, int] = (28, 28)) -> None:
         super().__init__()

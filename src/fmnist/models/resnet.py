@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from fmnist.model_specs import SPECS
+
 
 def _conv_bn(c_in: int, c_out: int, pool: bool = False) -> nn.Sequential:
     """conv3x3 -> [maxpool 2] -> BN -> ReLU.
@@ -53,9 +55,10 @@ class ResNet(nn.Module):
         input_size: (H, W) of the images; accepted for the registry's sake, the layers do not depend on it.
     """
 
-    min_side = 1
+    min_side = SPECS["resnet"].min_side
 
-    def __init__(self, num_classes: int = 10, width: int = 32, dropout: float = 0.0,
+    def __init__(self, num_classes: int = 10, width: int = SPECS["resnet"].options["width"].default,
+                 dropout: float = SPECS["resnet"].options["dropout"].default,
                  input_size: tuple[int, int] = (28, 28)) -> None:
         super().__init__()
         if width < 1:

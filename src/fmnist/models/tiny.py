@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from fmnist.model_specs import SPECS
+
 
 class Tiny(nn.Module):
     """Seed000 notebook network, layer for layer, with PyTorch default init.
@@ -20,9 +22,10 @@ class Tiny(nn.Module):
     exactly the seed's Softmax + MSELoss.
     """
 
-    min_side = 15  # the 7x7 conv, 5x5 pool and 5x5 conv take 14 pixels off each side's length
+    min_side = SPECS["tiny"].min_side
 
-    def __init__(self, num_classes: int = 10, dropout: float = 0.1, input_size: tuple[int, int] = (28, 28)) -> None:
+    def __init__(self, num_classes: int = 10, dropout: float = SPECS["tiny"].options["dropout"].default,
+                 input_size: tuple[int, int] = (28, 28)) -> None:
         super().__init__()
         h, w = input_size
         if min(h, w) < self.min_side:

@@ -68,6 +68,8 @@ def load_data(folder, variant, val_size, limit):
     X, Y = arrays["train-images"].reshape(-1, 28, 28, 1), arrays["train-labels"]
     x_test, y_test = arrays["test-images"].reshape(-1, 28, 28, 1), arrays["test-labels"]
     n = len(X) - val_size
+    if n <= 0:
+        raise SystemExit(f"--val-size {val_size} leaves no training image of {len(X)}")
     xs, ys = [X[:n], X[n:], x_test], [Y[:n], Y[n:], y_test]
     if variant.startswith("unit"):
         # The notebook divides in float64; rounding that to float32 gives the float32 quotient.
@@ -201,7 +203,7 @@ def main():
     path = args.out / f"{args.variant}-seed{args.seed}.json"
     write_json(path, record)
     print(f"{args.variant} seed {args.seed}: test accuracy {record['test_acc'][-1]:.4f} after "
-          f"{args.epochs} epochs, {seconds:.0f} s of training ({len(train[0]) * args.epochs / seconds:.0f} "
+          f"{args.epochs} epochs, {seconds:.0f} s of fit ({len(train[0]) * args.epochs / seconds:.0f} "
           f"img/s); wrote {path}")
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from fmnist import plots
-from fmnist.cli import stage
+from fmnist.console import stage
 from fmnist.data.prepare import label_counts, load_raw
 from fmnist.params import load_params
 

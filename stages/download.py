@@ -3,7 +3,7 @@
 import _require  # noqa: F401  (first: a missing fmnist package is one line, not a traceback)
 import argparse
 
-from fmnist.cli import stage
+from fmnist.console import stage
 from fmnist.data.sources import fetch_dataset
 from fmnist.params import load_params
 

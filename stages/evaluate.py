@@ -7,7 +7,7 @@ tracking never fails the stage.
 import _require  # noqa: F401  (first: a missing fmnist package is one line, not a traceback)
 import argparse
 
-from fmnist.cli import stage
+from fmnist.console import stage
 from fmnist.evaluation import evaluate_experiment
 from fmnist.params import load_params
 from fmnist.paths import ExperimentPaths, prepared_dir

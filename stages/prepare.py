@@ -3,7 +3,7 @@
 import _require  # noqa: F401  (first: a missing fmnist package is one line, not a traceback)
 import argparse
 
-from fmnist.cli import stage
+from fmnist.console import stage
 from fmnist.data.prepare import prepare_variant
 from fmnist.errors import ParamsError
 from fmnist.params import check_image_size, load_params

@@ -11,7 +11,7 @@ import _require  # noqa: F401  (first: a missing fmnist package is one line, not
 import argparse
 import sys
 
-from fmnist.cli import progress_bars, stage
+from fmnist.console import progress_bars, stage
 from fmnist.data.prepare import load_variant
 from fmnist.params import load_params
 from fmnist.paths import ExperimentPaths, prepared_dir

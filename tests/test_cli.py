@@ -15,7 +15,8 @@ import pytest
 import yaml
 
 from conftest import ROOT, free_port
-from fmnist.cli import COMMANDS, main, progress_bars
+from fmnist.cli import COMMANDS, main
+from fmnist.console import progress_bars
 
 
 def test_help_gives_each_command_a_line(capsys):

@@ -1,0 +1,1 @@
+"""fmnist: Fashion-MNIST classification as a reproducible DVC pipeline (see README.md)."""

@@ -41,7 +41,7 @@ def _class_order(found: list[str], data: Data, root: Path) -> list[str]:
 
 def _decode(files: list[Path], data: Data) -> tuple[list[np.ndarray | None], list[tuple[str, str]]]:
     """Each file as uint8 (H, W), or None for a bad one; the bad ones as (path, one-line fault naming it)."""
-    from fmnist.predict import load_image  # PIL, loaded only for this dataset
+    from fmnist.data.picture import load_image  # PIL, loaded only for this dataset
 
     images, bad = [], []
     for path in files:

@@ -23,7 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from fmnist.data.classes import DIGITS, FASHION_CLASSES
-from fmnist.cli import progress_bars
+from fmnist.console import progress_bars
 from fmnist.data.idx import read_idx, write_idx
 from fmnist.errors import DataError
 from fmnist.files import md5sum, write_json

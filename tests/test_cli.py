@@ -47,10 +47,11 @@ def test_progress_setting_and_tqdm_disable(monkeypatch):
 @pytest.fixture
 def train_project(prepared, tmp_path):
     """A folder the train stage runs in: params.yaml of one tiny experiment and its prepared variant."""
-    raw = {"data": {"dataset": "idx-dir", "source": str(prepared / "src")},
-           "prepare": {"normalisations": ["unit"], "encodings": ["sparse"], "val_size": 100},
-           "train": {"epochs": 2, "batch_size": 20, "device": "cpu"},
-           "experiments": {"tiny": {"model": "tiny", "variant": "unit-sparse"}}}
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())  # the real params, shrunk
+    raw["data"].update(dataset="idx-dir", source=str(prepared / "src"))
+    raw["prepare"].update(normalisations=["unit"], encodings=["sparse"], val_size=100)
+    raw["train"].update(epochs=2, batch_size=20, device="cpu")
+    raw["experiments"] = {"tiny": {"model": "tiny", "variant": "unit-sparse"}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
     (tmp_path / "data/prepared").mkdir(parents=True)
     (tmp_path / "data/prepared/unit-sparse").symlink_to(prepared / "unit-sparse")

@@ -149,8 +149,28 @@ def test_stage_without_the_package_says_how_to_get_it(stage, tmp_path):
     assert ". .venv/bin/activate" in proc.stderr and "make install" in proc.stderr
 
 
-FLOAT_KEYS = [f"{section}.{key}" for section, rules in __import__("fmnist.params").params.RULES.items()
-              for key, (kind, _) in rules.items() if kind is float]
+def float_keys(cls, path: str) -> list[str]:
+    """Every key of a params dataclass whose value is a number (nested sections included)."""
+    import dataclasses
+    import typing
+
+    keys = []
+    for name, hint in typing.get_type_hints(cls, include_extras=True).items():
+        if dataclasses.is_dataclass(hint):
+            keys += float_keys(hint, f"{path}.{name}")
+        elif float in typing.get_args(hint) or hint is float:
+            keys.append(f"{path}.{name}")
+    return keys
+
+
+def _schema():
+    from fmnist.params import Data, ExperimentSettings, Mlflow, Prepare
+
+    return [*float_keys(Data, "data"), *float_keys(Prepare, "prepare"), *float_keys(ExperimentSettings, "train"),
+            *float_keys(Mlflow, "mlflow")]
+
+
+FLOAT_KEYS = _schema()
 
 
 def test_every_float_key_is_checked_here():

@@ -153,26 +153,31 @@ def assert_one_line(exc: FmnistError):
 def assert_well_typed(config, where="params"):
     """What load_params accepted holds what its fields declare: finite floats, ints that are not bools,
     strings, lists of strings, nested sections of their own kind."""
+    import typing
+
     if isinstance(config, dict):
         for key, value in config.items():
             assert_well_typed(value, f"{where}.{key}")
         return
+    hints = typing.get_type_hints(type(config))  # Annotated and Strict stripped: the plain types
     for f in dataclasses.fields(config):
-        value, kind, path = getattr(config, f.name), str(f.type), f"{where}.{f.name}"
+        value, hint, path = getattr(config, f.name), hints[f.name], f"{where}.{f.name}"
+        kinds = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, __import__("types").UnionType) \
+            else (hint,)
         if dataclasses.is_dataclass(value) or (isinstance(value, dict) and f.name == "experiments"):
             assert_well_typed(value, path)
         elif value is None:
-            assert "None" in kind, path
-        elif kind.startswith("float"):
-            assert isinstance(value, float) and math.isfinite(value), (path, value)
-        elif kind.startswith("int"):
-            assert isinstance(value, int) and not isinstance(value, bool), (path, value)
-        elif kind.startswith("bool"):
-            assert isinstance(value, bool), (path, value)
-        elif kind.startswith("str"):
-            assert isinstance(value, str), (path, value)
-        elif kind.startswith("list[str]"):
-            assert isinstance(value, list) and all(isinstance(v, str) for v in value), (path, value)
+            assert type(None) in kinds, path
+        elif isinstance(value, bool):
+            assert bool in kinds, (path, value)
+        elif isinstance(value, float):
+            assert float in kinds and math.isfinite(value), (path, value)
+        elif isinstance(value, int):
+            assert int in kinds, (path, value)
+        elif isinstance(value, str):
+            assert str in kinds or any(typing.get_origin(k) is typing.Literal for k in kinds), (path, value)
+        elif isinstance(value, list):
+            assert any(typing.get_origin(k) is list for k in kinds), (path, value)
 
 
 @settings(max_examples=250, deadline=None)

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from fmnist.params import parse_params
-from conftest import free_port
+from conftest import ROOT, free_port
 
 
 def write_tiny_project(root: Path, experiments: dict) -> None:
@@ -35,14 +35,14 @@ def write_tiny_project(root: Path, experiments: dict) -> None:
             images[i, 2 + 2 * label:4 + 2 * label] = 220
         write_idx(idx / f"{split}-images-idx3-ubyte.gz", images)
         write_idx(idx / f"{split}-labels-idx1-ubyte.gz", labels)
-    raw = {
-        "data": {"dataset": "idx-dir", "source": str(idx), "name": "bands"},
-        "prepare": {"normalisations": ["unit"], "encodings": ["onehot"], "val_size": 100},
-        "train": {"model": "tiny", "variant": "unit-onehot", "loss": "mse", "optimizer": "adam",
-                  "lr": 0.01, "epochs": 2, "batch_size": 50, "device": "cpu"},
-        "experiments": experiments,
-        "mlflow": {"experiment": "fmnist-test", "register": True},
-    }
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())  # the real params, shrunk
+    raw["data"].update(dataset="idx-dir", source=str(idx), name="bands")
+    raw["prepare"].update(normalisations=["unit"], encodings=["onehot"], val_size=100)
+    raw["train"].update(model="tiny", variant="unit-onehot", loss="mse", optimizer="adam", lr=0.01, epochs=2,
+                        batch_size=50, device="cpu")
+    raw["experiments"] = experiments
+    raw["mlflow"].update(experiment="fmnist-test", register=True)
+    raw.pop("published", None)
     (root / "params.yaml").write_text(yaml.safe_dump(raw))
     params = parse_params(raw)
     fetch_dataset(params.data, root / "data" / "raw")

@@ -10,25 +10,40 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
+import pydantic
 import yaml
 
 from fmnist.data.classes import NAMED as NAMED_CLASSES
 from fmnist.errors import ParamsError
 from fmnist.model_specs import SPECS, check_config
-from fmnist.params_rules import (NULL, build, check_kind, check_section, in_range, key_name, progress_switch,
-                                 rule_table, show)
 from fmnist.params_schema import (BAD_FILES, DATASETS, ENCODINGS, LOSSES, MODELS, NORMALISATIONS,  # noqa: F401
                                   OPTIMIZERS, SCHEDULES, SPLITS, Augment, Data, Distributed, Mlflow, Prepare,
-                                  Synthetic, ExperimentSettings)
+                                  PER_EXPERIMENT, Synthetic, ExperimentSettings)
 
 FIXED_SIZE = {"fashion-mnist": (28, 28), "mnist": (28, 28), "synthetic": (28, 28)}  # (H, W) of their images
 SECTIONS = ("data", "prepare", "train", "experiments", "published", "mlflow", "progress")  # the top level
-PUBLISHED_FIGURE = ((float, NULL), in_range(ge=0, le=1))  # the rule of each value under published:
 EXPERIMENT_NAME = re.compile(r"[A-Za-z0-9][\w.-]*")  # it names files and DVC stages
+
+
+@pydantic.dataclasses.dataclass(config=pydantic.ConfigDict(allow_inf_nan=False))
+class _Published:
+    """The rule of each value under published: a fraction, or null where the notebook printed none."""
+    figure: Optional[typing.Annotated[float, pydantic.Field(strict=True, ge=0, le=1)]]
+
+    @classmethod
+    def validate(cls, value, where: str) -> float | None:
+        try:
+            return pydantic.TypeAdapter(cls).validate_python({"figure": value}).figure
+        except pydantic.ValidationError as exc:
+            error = {**exc.errors(include_url=False)[0], "loc": ()}
+            hint = typing.get_type_hints(cls, include_extras=True)["figure"]
+            raise refusal(error, where, cls, value, hint=hint) from None
 
 
 @dataclass(frozen=True)
@@ -57,12 +72,148 @@ class Params:
         return self.experiments[name]
 
 
-# section path -> key -> (kind, check): every key's rule, as the dataclasses of fmnist.params_schema declare it
-RULES: dict[str, dict[str, tuple]] = {**rule_table(Data, "data"), **rule_table(Prepare, "prepare"),
-                                      **rule_table(ExperimentSettings, "train"), **rule_table(Mlflow, "mlflow")}
+# --- validation ------------------------------------------------------------------------------------
+
+def show(value) -> str:
+    """A value as a one-line message shows it: its repr (newlines escaped), cut short."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
-# --- parsing --------------------------------------------------------------------------------------
+def key_name(key) -> str:
+    """A key as a message names it: plain when it is a plain name, else its repr."""
+    return key if isinstance(key, str) and re.fullmatch(r"[\w.-]+", key) else show(key)
+
+
+LIMITS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
+
+
+def _field_hint(cls, names: tuple) -> Any:
+    """The type hint of the field at `names` under dataclass `cls` (None past a mapping or a list)."""
+    hint = None
+    for name in names:
+        if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
+            return None
+        hint = typing.get_type_hints(cls, include_extras=True).get(name)
+        cls = hint
+    return hint
+
+
+def _kinds(hint) -> list:
+    """The types a hint allows, Annotated and Optional unwrapped."""
+    origin = typing.get_origin(hint)
+    if origin is typing.Annotated:
+        return _kinds(typing.get_args(hint)[0])
+    if origin in (typing.Union, types.UnionType):
+        return [k for arg in typing.get_args(hint) for k in _kinds(arg)]
+    return [hint]
+
+
+def _words(kind) -> str:
+    if kind is type(None):
+        return "null"
+    if typing.get_origin(kind) is list:
+        item = _kinds(typing.get_args(kind)[0])
+        return "a list of strings" if item == [str] else "a list"
+    if typing.get_origin(kind) is typing.Literal:
+        return "one of " + ", ".join(typing.get_args(kind))
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string",
+            dict: "a mapping"}.get(kind, "a mapping")
+
+
+def _key_path(cls, loc) -> list:
+    """The params.yaml keys of an error's location: field names down the dataclasses, then the key of a
+    free mapping (model_config); list indices and pydantic's union-member tags dropped."""
+    keys, hint = [], cls
+    for part in loc:
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+            hints = typing.get_type_hints(hint, include_extras=True)
+            keys.append(part)
+            if part not in hints:  # an unknown key
+                break
+            hint = hints[part]
+        elif dict in _kinds(hint) and isinstance(part, str):
+            keys.append(part)
+            break
+    return keys
+
+
+def _value_at(raw, keys):
+    for key in keys:
+        raw = raw.get(key) if isinstance(raw, dict) else None
+    return raw
+
+
+def _limit(value) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def refusal(error: dict, path: str, cls, raw, hint=None) -> ParamsError:
+    """Pydantic's first error as one line naming the params.yaml key it is about."""
+    loc = _key_path(cls, error["loc"])
+    where = ".".join([path, *map(key_name, loc)])
+    kind, ctx = error["type"], error.get("ctx") or {}
+    value = _value_at(raw, loc) if loc else error["input"]
+    hint = hint or _field_hint(cls, tuple(loc))
+    if kind in ("unexpected_keyword_argument", "extra_forbidden"):
+        parent = _field_hint(cls, tuple(loc[:-1])) if len(loc) > 1 else cls
+        allowed = ", ".join(f.name for f in dataclasses.fields(parent)) if dataclasses.is_dataclass(parent) else ""
+        return ParamsError(f"params.yaml: unknown key {where}; allowed: {allowed}")
+    if where.endswith("data.image_size"):
+        return ParamsError(f"params.yaml: {where} must be [height, width] in pixels, each 1 to 512, got {show(value)}")
+    if kind == "finite_number":
+        return ParamsError(f"params.yaml: {where} must be a finite number, got {error['input']}")
+    if kind in LIMITS:
+        limit = next(iter(ctx.values()))
+        return ParamsError(f"params.yaml: {where} must be {LIMITS[kind]} {_limit(limit)}, got {error['input']}")
+    kinds = _kinds(hint)
+    if kind == "literal_error":
+        inner = _kinds(typing.get_args(kinds[0])[0]) if typing.get_origin(kinds[0]) is list else kinds
+        literal = next(k for k in inner if typing.get_origin(k) is typing.Literal)
+        return ParamsError(f"params.yaml: {where} must be one of {', '.join(typing.get_args(literal))}; "
+                           f"got {show(error['input'])}")
+    if kind == "too_short" and typing.get_origin(kinds[0]) is list:
+        item = _kinds(typing.get_args(kinds[0])[0])[0]
+        if typing.get_origin(item) is typing.Literal:
+            return ParamsError(f"params.yaml: {where} must list at least one of {', '.join(typing.get_args(item))}")
+    if kind == "value_error":  # the field's own rule (fmnist.params_schema), worded after the key
+        return ParamsError(f"params.yaml: {where} {ctx['error']}")
+    if hint is None:
+        return ParamsError(f"params.yaml: {where} must be a mapping, got {type(value).__name__}")
+    wanted = " or ".join(dict.fromkeys(_words(k) for k in kinds))
+    quote = ("; quote names YAML reads as numbers or booleans, e.g. ['0', '1']"
+             if "a list of strings" in wanted and isinstance(value, list) else "")
+    return ParamsError(f"params.yaml: {where} must be {wanted}, got {show(value)}{quote}")
+
+
+def validated(cls, raw: Any, path: str, complete: bool = True):
+    """`raw` (a params.yaml section) as the pydantic dataclass `cls`, or a ParamsError naming the key. A
+    `complete` section holds every key of `cls` (those of PER_EXPERIMENT excepted): params.yaml declares
+    every value, and it is the only file DVC's params see."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ParamsError(f"params.yaml: {path} must be a mapping, got {type(raw).__name__}")
+    try:
+        value = pydantic.TypeAdapter(cls).validate_python(raw)
+    except pydantic.ValidationError as exc:
+        raise refusal(exc.errors(include_url=False)[0], path, cls, raw) from None
+    if complete:
+        _check_complete(cls, raw, path)
+    return value
+
+
+def _check_complete(cls, raw: dict, path: str) -> None:
+    for f in dataclasses.fields(cls):
+        if f.name in PER_EXPERIMENT:
+            continue
+        if f.name not in raw:
+            raise ParamsError(f"params.yaml: {path}.{f.name} is missing; params.yaml declares every setting "
+                              f"(the repository's params.yaml lists them all)")
+        kind = typing.get_type_hints(cls)[f.name]
+        if dataclasses.is_dataclass(kind):
+            _check_complete(kind, raw[f.name], f"{path}.{f.name}")
+
 
 def parse_params(raw: Any) -> Params:
     """Validate a params mapping (as read from params.yaml) and return the typed config."""
@@ -72,17 +223,19 @@ def parse_params(raw: Any) -> Params:
         if key not in SECTIONS:
             raise ParamsError(f"params.yaml: unknown key {key_name(key)}; allowed: {', '.join(SECTIONS)}")
     progress = raw.get("progress", "auto")
-    progress_switch("progress", progress)
+    if progress not in ("auto", True, False):
+        raise ParamsError(f"params.yaml: progress must be auto, true or false; got {show(progress)}")
 
-    data = build(Data, check_section("data", Data, raw.get("data")))
-    prepare = build(Prepare, check_section("prepare", Prepare, raw.get("prepare")))
-    defaults = check_section("train", ExperimentSettings, raw.get("train"))
-    mlflow = build(Mlflow, check_section("mlflow", Mlflow, raw.get("mlflow")))
+    data = validated(Data, raw.get("data"), "data")
+    prepare = validated(Prepare, raw.get("prepare"), "prepare")
+    train = validated(ExperimentSettings, raw.get("train"), "train")
+    defaults = raw.get("train") or {}
+    mlflow = validated(Mlflow, raw.get("mlflow"), "mlflow")
     data = _checked_against_prepare(data, prepare)
 
     entries = _experiment_entries(raw.get("experiments"))
     experiments = {name: _experiment(name, settings, defaults, prepare) for name, settings in entries.items()}
-    params = Params(data=data, prepare=prepare, train=build(ExperimentSettings, defaults), experiments=experiments,
+    params = Params(data=data, prepare=prepare, train=train, experiments=experiments,
                     mlflow=mlflow, overrides={n: frozenset(s or {}) for n, s in entries.items()},
                     progress=progress, published=_published(raw.get("published")))
     if data.dataset in FIXED_SIZE:
@@ -125,12 +278,13 @@ def _experiment(name, settings: Any, defaults: dict, prepare: Prepare) -> Experi
     if not (isinstance(name, str) and EXPERIMENT_NAME.fullmatch(name)):
         raise ParamsError(f"params.yaml: experiment name {key_name(name)} may hold only letters, digits, "
                           "'_', '.' and '-' (it names files and DVC stages)")
-    own = check_section(path, ExperimentSettings, settings, complete=False)  # it overrides train: key by key
+    validated(ExperimentSettings, settings, path, complete=False)  # its own keys, refused at their own path
+    own = settings or {}
     merged = {**defaults, **own}
     for nested in ("augment", "distributed"):  # a partial section overrides key by key
         if nested in defaults and nested in own:
             merged[nested] = {**defaults[nested], **own[nested]}
-    exp = build(ExperimentSettings, merged)
+    exp = validated(ExperimentSettings, merged, path, complete=False)
     _check_experiment(exp, path, lambda key: path + "." + key if key in own else "train." + key, prepare)
     return exp
 
@@ -176,11 +330,7 @@ def _published(raw: Any) -> dict[str, float | None]:
         if not (isinstance(name, str) and EXPERIMENT_NAME.fullmatch(name)):
             raise ParamsError(f"params.yaml: {where}: an experiment name may hold only letters, digits, "
                               "'_', '.' and '-'")
-        kind, check = PUBLISHED_FIGURE
-        check_kind(where, value, kind)
-        if value is not None:
-            check(where, value)
-        figures[name] = None if value is None else float(value)
+        figures[name] = _Published.validate(value, where)
     return figures
 
 

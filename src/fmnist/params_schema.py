@@ -1,13 +1,20 @@
-"""Every key of params.yaml's sections, declared once: its dataclass field holds its type, default and rule
-(`setting()` of fmnist.params_rules); fmnist.params reads params.yaml into these dataclasses."""
+"""Every key of params.yaml's sections, declared once: its type, rule and default, as fields of pydantic
+dataclasses. fmnist.params validates params.yaml against them and turns pydantic's errors into one line
+naming the key. The defaults serve code that builds settings itself (tests, bench): a params file declares
+every value, which is where DVC sees it."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
-from dataclasses import dataclass
+import re
+from typing import Annotated, Literal, Optional
 
+from pydantic import AfterValidator, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic.dataclasses import dataclass
+
+from fmnist.data.classes import NAMED as NAMED_CLASSES
 from fmnist.model_specs import SPECS
-from fmnist.params_rules import NULL, SEED, class_names, device_name, in_range, one_of, section, setting
 
 DATASETS = ("fashion-mnist", "mnist", "synthetic", "idx-dir", "image-folder")
 NORMALISATIONS = ("unit", "raw", "standard")
@@ -18,88 +25,136 @@ SCHEDULES = ("constant", "onecycle")
 SPLITS = ("train", "all")
 MODELS = tuple(SPECS)  # the models of the registry, declared without torch
 BAD_FILES = ("refuse", "skip")
+DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
+
+# Unknown keys, NaN and infinities are refused everywhere; each field is strict about its own type (an
+# integer is a fine number, a bool is neither).
+CONFIG = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+Float = Annotated[float, Field(strict=True)]
 
 
-@dataclass(frozen=True)
+def between(kind, **limits):
+    return Annotated[kind, Field(**limits)]
+
+
+Seed = between(StrictInt, ge=0, le=2**32 - 1)  # torch seeds derived from it must stay within 64 bits
+
+
+def _device(value: str) -> str:
+    if value not in ("auto", "cpu", "cuda", "mps") and re.fullmatch(r"cuda:\d+", value) is None:
+        raise ValueError(f"must be one of {', '.join(DEVICES)}; got {value!r}")
+    return value
+
+
+def _class_names(value):
+    """A known list by name, or the names themselves: two at least, each present and told apart (they label
+    every figure, table and prediction)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if value not in NAMED_CLASSES:
+            raise ValueError(f"must be a list of class names or one of {', '.join(NAMED_CLASSES)}; got {value!r}")
+        return value
+    if len(value) < 2:
+        raise ValueError(f"must name two classes or more, got {value!r}")
+    if any(not name.strip() for name in value):
+        raise ValueError("holds an empty name")
+    twice = [name for name in dict.fromkeys(value) if value.count(name) > 1]
+    if twice:
+        raise ValueError(f"names {twice[0]!r} more than once")
+    return value
+
+
+def section(cls):
+    return dataclasses.field(default_factory=cls)
+
+
+def listed(*values):
+    return dataclasses.field(default_factory=lambda: list(values))
+
+
+@dataclass(config=CONFIG)
 class Synthetic:
-    train: int = setting(60000, int, in_range(ge=10))
-    test: int = setting(10000, int, in_range(ge=10))
-    seed: int = setting(0, int, SEED)
+    train: between(StrictInt, ge=10) = 60000
+    test: between(StrictInt, ge=10) = 10000
+    seed: Seed = 0
 
 
-@dataclass(frozen=True)
+@dataclass(config=CONFIG)
 class Data:
-    dataset: str = setting("fashion-mnist", str, one_of(DATASETS))
-    # a local folder or URL overriding the mirrors; the folder for idx-dir
-    source: str | None = setting(None, (str, NULL))
-    name: str | None = setting(None, (str, NULL))  # idx-dir: the dataset's name
+    dataset: Literal[DATASETS] = "fashion-mnist"
+    # a local folder or URL overriding the mirrors; the folder for idx-dir and image-folder
+    source: Optional[StrictStr] = None
+    name: Optional[StrictStr] = None  # idx-dir, image-folder: the dataset's name
     # idx-dir: class names (a named list is resolved), else the label numbers; image-folder: their order
-    classes: list[str] | None = setting(None, ("str-list", str, NULL), class_names)
+    classes: Annotated[Optional[list[StrictStr] | StrictStr], AfterValidator(_class_names)] = None
     synthetic: Synthetic = section(Synthetic)
-    image_size: list[int] = setting([28, 28], "size")  # image-folder: [H, W] the images become
+    # image-folder: [H, W] the images become
+    image_size: Annotated[list[between(StrictInt, ge=1, le=512)], Field(min_length=2, max_length=2)] = listed(28, 28)
     # image-folder without train/ and test/ folders: each class's share for test
-    test_fraction: float = setting(0.2, float, in_range(gt=0, lt=1))
-    split_seed: int = setting(0, int, in_range(ge=0))  # image-folder: the seed of that split and of the images' order
-    # image-folder: refuse, or skip (and list) files that cannot be decoded
-    bad_files: str = setting("refuse", str, one_of(BAD_FILES))
-    timeout: float = setting(10.0, float, in_range(gt=0))  # seconds per request
-    retries: int = setting(2, int, in_range(ge=1))  # attempts per mirror
+    test_fraction: between(Float, gt=0, lt=1) = 0.2
+    split_seed: between(StrictInt, ge=0) = 0  # image-folder: the seed of that split and of the images' order
+    bad_files: Literal[BAD_FILES] = "refuse"  # image-folder: refuse, or skip (and list) undecodable files
+    timeout: between(Float, gt=0) = 10.0  # seconds per request
+    retries: between(StrictInt, ge=1) = 2  # attempts per mirror
 
 
-@dataclass(frozen=True)
+@dataclass(config=CONFIG)
 class Prepare:
-    normalisations: list[str] = setting(list(NORMALISATIONS), "str-list", one_of(NORMALISATIONS))
-    encodings: list[str] = setting(list(ENCODINGS), "str-list", one_of(ENCODINGS))
-    val_size: int = setting(12000, int, in_range(ge=1))
-    sample_seed: int = setting(0, int, SEED)
+    normalisations: Annotated[list[Literal[NORMALISATIONS]], Field(min_length=1)] = listed(*NORMALISATIONS)
+    encodings: Annotated[list[Literal[ENCODINGS]], Field(min_length=1)] = listed(*ENCODINGS)
+    val_size: between(StrictInt, ge=1) = 12000
+    sample_seed: Seed = 0
 
     @property
     def variants(self) -> list[str]:
         return [f"{n}-{e}" for n, e in itertools.product(self.normalisations, self.encodings)]
 
 
-@dataclass(frozen=True)
+@dataclass(config=CONFIG)
 class Augment:
-    crop: int = setting(0, int, in_range(ge=0, le=8))  # random-crop padding in pixels
-    flip: bool = setting(False, bool)  # random horizontal flip
-    erase: float = setting(0.0, float, in_range(ge=0, le=1))  # probability of random erasing per image
+    crop: between(StrictInt, ge=0, le=8) = 0  # random-crop padding in pixels
+    flip: StrictBool = False  # random horizontal flip
+    erase: between(Float, ge=0, le=1) = 0.0  # probability of random erasing per image
 
 
-@dataclass(frozen=True)
+@dataclass(config=CONFIG)
 class Distributed:
-    enabled: bool = setting(False, bool)  # train data-parallel: the stage relaunches itself under torchrun
-    # processes on this machine (one per GPU; gloo processes on CPU)
-    nproc: int = setting(2, int, in_range(ge=1, le=1024))
+    enabled: StrictBool = False  # train data-parallel: the stage relaunches itself under torchrun
+    nproc: between(StrictInt, ge=1, le=1024) = 2  # processes on this machine (one per GPU; gloo on CPU)
 
 
-@dataclass(frozen=True)
+# Keys of ExperimentSettings that `train:` need not hold: each experiment names its own.
+PER_EXPERIMENT = ("model", "variant")
+
+
+@dataclass(config=CONFIG)
 class ExperimentSettings:
     """One experiment's effective settings: `train:` (which holds every key but model and variant) overlaid
-    with its own entry. The defaults here serve code that builds settings itself (tests, bench); a params
-    file declares every value."""
+    with its own entry."""
 
-    model: str | None = setting(None, (str, NULL), one_of(MODELS), optional=True)  # each experiment names its own
-    variant: str | None = setting(None, (str, NULL), optional=True)
-    loss: str = setting("cross_entropy", str, one_of(LOSSES))
-    optimizer: str = setting("adam", str, one_of(OPTIMIZERS))
-    epochs: int = setting(20, int, in_range(ge=1))
-    batch_size: int = setting(32, int, in_range(ge=1))
-    lr: float = setting(1e-3, float, in_range(gt=0))
-    weight_decay: float = setting(0.0, float, in_range(ge=0))
-    momentum: float = setting(0.9, float, in_range(ge=0, le=1))  # sgd only
-    schedule: str = setting("constant", str, one_of(SCHEDULES))
-    label_smoothing: float = setting(0.0, float, in_range(ge=0, le=0.5))
+    model: Optional[Literal[MODELS]] = None
+    variant: Optional[StrictStr] = None
+    loss: Literal[LOSSES] = "cross_entropy"
+    optimizer: Literal[OPTIMIZERS] = "keras_rmsprop"
+    epochs: between(StrictInt, ge=1) = 20
+    batch_size: between(StrictInt, ge=1) = 32
+    lr: between(Float, gt=0) = 1e-3
+    weight_decay: between(Float, ge=0) = 0.0
+    momentum: between(Float, ge=0, le=1) = 0.9  # sgd only
+    schedule: Literal[SCHEDULES] = "constant"
+    label_smoothing: between(Float, ge=0, le=0.5) = 0.0
     augment: Augment = section(Augment)
     distributed: Distributed = section(Distributed)
-    tta: bool = setting(False, bool)  # average the prediction over the image and its mirror at evaluation
-    train_split: str = setting("train", str, one_of(SPLITS))  # "all" trains on train + validation (as seed000 did)
-    track_test: bool = setting(False, bool)  # also record test loss/accuracy each epoch (seed000's curve)
-    model_config: dict = setting({}, dict)  # the model's own options: fmnist.models.check_config checks them
-    seed: int = setting(0, int, SEED)
-    device: str = setting("auto", str, device_name)
-    compile: bool = setting(False, bool)
-    epoch_limit: int | None = setting(None, (int, NULL))  # cap on every experiment's epochs (demos, smoke runs)
-    eval_batch_size: int = setting(2000, int, in_range(ge=1))
+    tta: StrictBool = False  # average the prediction over the image and its mirror at evaluation
+    train_split: Literal[SPLITS] = "train"  # "all" trains on train + validation (as seed000 did)
+    track_test: StrictBool = False  # also record test loss/accuracy each epoch (seed000's curve)
+    model_config: dict = dataclasses.field(default_factory=dict)  # the model's own options (model_specs)
+    seed: Seed = 0
+    device: Annotated[StrictStr, AfterValidator(_device)] = "auto"
+    compile: StrictBool = False
+    epoch_limit: Optional[between(StrictInt, ge=1)] = None  # cap on every experiment's epochs (demos, smoke runs)
+    eval_batch_size: between(StrictInt, ge=1) = 2000
 
     @property
     def normalisation(self) -> str:
@@ -114,8 +169,8 @@ class ExperimentSettings:
         return self.epochs if self.epoch_limit is None else min(self.epochs, self.epoch_limit)
 
 
-@dataclass(frozen=True)
+@dataclass(config=CONFIG)
 class Mlflow:
-    tracking_uri: str | None = setting(None, (str, NULL))
-    experiment: str = setting("fmnist", str)
-    register: bool = setting(True, bool)
+    tracking_uri: Optional[StrictStr] = None
+    experiment: StrictStr = "fmnist"
+    register: StrictBool = True

@@ -104,7 +104,7 @@ def test_pipeline_smoke_run_times_every_stage(tmp_path):
     run, = json.loads(out.read_text())
     assert run["benchmark"] == "pipeline" and run["quick"] is True and run["device"] == "cpu"
     stages = run["stages"]
-    expected = ["download", "describe", *(f"prepare@{n}-{e}" for n in ("unit", "raw", "standard")
+    expected = ["settings", "download", "describe", *(f"prepare@{n}-{e}" for n in ("unit", "raw", "standard")
                                           for e in ("onehot", "sparse")), "train@seed000", "evaluate@seed000", "report"]
     assert list(stages) == expected
     for name, row in stages.items():

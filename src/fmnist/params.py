@@ -169,8 +169,6 @@ def _check_experiment(exp: ExperimentSettings, path: str, where, prepare: Prepar
         raise ParamsError(f"params.yaml: {where('model_config')}.input_size: the input size comes from the "
                           f"images (data.image_size, or the IDX files), not from model_config")
     check_config(exp.model, exp.model_config, where("model_config"))  # the options declared in model_specs
-    if exp.epoch_limit is not None and exp.epoch_limit < 1:
-        raise ParamsError(f"params.yaml: {where('epoch_limit')} must be >= 1 or null, got {exp.epoch_limit}")
 
 
 def _published(raw: Any) -> dict[str, float | None]:

@@ -90,7 +90,9 @@ class Data:
     classes: Annotated[Optional[list[StrictStr] | StrictStr], AfterValidator(_class_names)] = None
     synthetic: Synthetic = section(Synthetic)
     # image-folder: [H, W] the images become
-    image_size: Annotated[list[between(StrictInt, ge=1, le=512)], Field(min_length=2, max_length=2)] = listed(28, 28)
+    image_size: Annotated[list[between(StrictInt, ge=1, le=512)],
+                          Field(min_length=2, max_length=2, description="[height, width] in pixels, each 1 to 512")
+                          ] = listed(28, 28)
     # image-folder without train/ and test/ folders: each class's share for test
     test_fraction: between(Float, gt=0, lt=1) = 0.2
     split_seed: between(StrictInt, ge=0) = 0  # image-folder: the seed of that split and of the images' order

@@ -50,6 +50,13 @@ def _kinds(hint) -> list:
     return [hint]
 
 
+def _description(hint) -> str | None:
+    """The `description` a field declares in its Annotated metadata, if any."""
+    if typing.get_origin(hint) is not typing.Annotated:
+        return None
+    return next((m.description for m in typing.get_args(hint)[1:] if getattr(m, "description", None)), None)
+
+
 def _words(kind) -> str:
     if kind is type(None):
         return "null"
@@ -100,8 +107,9 @@ def refusal(error: dict, path: str, cls, raw, hint=None) -> ParamsError:
         parent = _field_hint(cls, tuple(loc[:-1])) if len(loc) > 1 else cls
         allowed = ", ".join(f.name for f in dataclasses.fields(parent)) if dataclasses.is_dataclass(parent) else ""
         return ParamsError(f"params.yaml: unknown key {where}; allowed: {allowed}")
-    if where.endswith("data.image_size"):
-        return ParamsError(f"params.yaml: {where} must be [height, width] in pixels, each 1 to 512, got {show(value)}")
+    words = _description(hint)
+    if words:  # a field that says in words what it takes (params_schema): any fault in it gets those
+        return ParamsError(f"params.yaml: {where} must be {words}, got {show(value)}")
     if kind == "finite_number":
         return ParamsError(f"params.yaml: {where} must be a finite number, got {error['input']}")
     if kind in LIMITS:

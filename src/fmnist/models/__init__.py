@@ -55,7 +55,7 @@ def build_model(name: str, num_classes: int = 10, input_size: tuple[int, int] = 
         raise TypeError(
             f"model {name!r} got unknown option(s): {', '.join(unknown)}; accepted options: {allowed}"
         )
-    return cls(num_classes=num_classes, input_size=tuple(input_size), **{**model_specs.defaults(name), **config})
+    return cls(num_classes=num_classes, input_size=tuple(input_size), **config)  # defaults: model_specs, in the signature
 
 
 def count_parameters(model: nn.Module) -> dict:

@@ -53,3 +53,33 @@ def test_pooled_std_weights_by_degrees_of_freedom():
     a, b = spread([1.0, 2.0, 3.0]), spread([10.0, 10.0])
     assert pooled_std(a, b) == pytest.approx(math.sqrt((2 * 1.0 + 1 * 0.0) / 3))
     assert pooled_std(spread([1.0]), spread([2.0])) == 0.0
+
+
+def test_macro_f1_of_counts_matches_scikit_learn():
+    import numpy as np
+    from sklearn.metrics import confusion_matrix, f1_score
+
+    from fmnist.stats import macro_f1_of_counts
+
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 5, 400)
+    pred = np.where(rng.random(400) < 0.7, y, rng.integers(0, 4, 400))  # class 4 is never predicted
+    counts = confusion_matrix(y, pred, labels=range(6))  # class 5 neither occurs nor is predicted: left out
+    assert macro_f1_of_counts(counts) == pytest.approx(f1_score(y, pred, average="macro"))
+
+
+def test_bootstrap_macro_f1_is_seeded_and_holds_the_estimate():
+    import numpy as np
+    from sklearn.metrics import f1_score
+
+    from fmnist.stats import bootstrap_macro_f1
+
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 10, 2000)
+    pred = np.where(rng.random(2000) < 0.85, y, rng.integers(0, 10, 2000))
+    low, high = bootstrap_macro_f1(y, pred, 10)
+    assert low < f1_score(y, pred, average="macro") < high
+    assert 0.02 < high - low < 0.06  # about 4 standard errors of an F1 near 0.85 on 2,000 images
+    assert bootstrap_macro_f1(y, pred, 10) == (low, high)  # same seed, same interval
+    assert bootstrap_macro_f1(y, pred, 10, seed=1) != (low, high)
+    assert bootstrap_macro_f1(y, y, 10) == (1.0, 1.0)  # no error in any resample

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
 
 from fmnist.console import stage
 
@@ -47,9 +49,47 @@ def mlflow_command(argv):
     sync(params, args.experiments or None)
 
 
+@stage
+def seeds(argv):
+    import yaml
+
+    from fmnist import sweeps
+    from fmnist.params import load_params
+
+    parser = argparse.ArgumentParser(
+        prog="fmnist seeds", description="The spread over seeds: every experiment's runs in `dvc exp show` that "
+        "differ only in their seed, with the mean, standard deviation (n - 1), min-max and n of their test "
+        "accuracy and macro F1. Queue a sweep first: dvc exp run --queue -S 'train.seed=range(0,3)' && "
+        "dvc exp run --run-all")
+    parser.add_argument("experiments", nargs="*", help="default: every experiment in params.yaml")
+    parser.add_argument("--min-seeds", type=int, default=2, metavar="N", help="show groups of at least N seeds "
+                        "(default 2; 1 shows every run)")
+    parser.add_argument("--json", action="store_true", help="the groups as JSON, each run named")
+    parser.add_argument("--params", default="params.yaml")
+    args = parser.parse_args(argv)
+    params = load_params(args.params)
+    for name in args.experiments:
+        params.experiment(name)  # an unknown name fails here, naming the choices
+    root = Path(args.params).resolve().parent
+    groups, skipped = sweeps.group_runs(sweeps.dvc_exp_show(root), yaml.safe_load(Path(args.params).read_text()))
+    groups = [g for g in groups if (not args.experiments or g.experiment in args.experiments)
+              and len(g.runs) >= args.min_seeds]
+    if args.json:
+        print(json.dumps(sweeps.as_json(groups), indent=1))
+    elif groups:
+        print(sweeps.table(groups, args.min_seeds))
+    else:
+        print(f"no experiment has runs with {args.min_seeds} or more seeds in dvc exp show; queue a sweep: "
+              "dvc exp run --queue -S 'train.seed=range(0,3)' && dvc exp run --run-all")
+    if skipped:
+        print(f"left out {len(skipped)} row(s) whose params.yaml today's rules refuse: {', '.join(skipped)}",
+              file=sys.stderr)
+
+
 COMMANDS = {  # name: (function, the line `fmnist --help` shows for it)
     "check-params": (check_params, "validate params.yaml and list its dataset, variants and experiments"),
     "predict": (predict, "classify PNG/JPEG files with a trained model (a weights file or an MLflow model URI)"),
+    "seeds": (seeds, "the spread over seeds: mean, std, min-max and n of the runs that differ only in seed"),
     "mlflow": (mlflow_command, "MLflow housekeeping: `fmnist mlflow sync` logs the runs the server lacks"),
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 from fmnist.errors import FmnistError
 from fmnist.files import md5sum
 from fmnist.paths import ExperimentPaths, prepared_dir
+from fmnist.sweeps import seed_group
 from fmnist.tracking.artifacts import TRAINING_DIR, dataset_inputs, log_training_artifacts
 from fmnist.tracking.client import connect, experiment_id, one_line, quiet, run_exists, safe_uri, tracking_uri
 from fmnist.tracking.evaluation import log_evaluation_into
@@ -61,7 +63,7 @@ def sync_experiment(client, exp_id: str, name: str, params, root: Path) -> str:
     run_id, done = find_run(client, exp_id, name, read_run_file(paths.run_file).get("run_id"), digest)
     run = client.get_run(run_id)
     done += sync_params(client, run, name, weights, params)
-    sync_tags(client, run, name, weights, digest, root)
+    sync_tags(client, run, name, weights, digest, root, params)
     variant_dir = prepared_dir(weights.variant, root)
     done += sync_inputs(client, run, variant_dir, weights)
     if paths.history.exists():
@@ -98,10 +100,11 @@ def sync_params(client, run, name: str, weights, params) -> list[str]:
     return [f"{len(missing)} params"]
 
 
-def sync_tags(client, run, name: str, weights, digest: str, root: Path) -> None:
+def sync_tags(client, run, name: str, weights, digest: str, root: Path, params) -> None:
     """The tags the train stage would have set, the weights' MD5 and the dvc.lock hash: those that differ."""
     commit = run.data.tags.get("git.commit") or git_commit(root)
-    tags = {**run_tags(name, vars(weights), commit, f"train@{name}"), "weights_md5": digest}
+    tags = {**run_tags(name, vars(weights), commit, f"train@{name}"), "weights_md5": digest,
+            "seed_group": seed_group(name, weights.train, dataclasses.asdict(params.data), params.prepare.val_size)}
     if "group" not in run.data.tags:
         tags["group"] = run_group(root, commit)
     lock = dvc_lock_hash(root, name, digest)

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from fmnist.files import md5sum
+from fmnist.sweeps import seed_group
 from fmnist.tracking.artifacts import dataset_inputs, log_training_artifacts
 from fmnist.tracking.client import (
     connect, experiment_id, one_line, quiet, repo_root, run_exists, safe_uri, tracking_uri, warn,
@@ -95,6 +96,8 @@ class TrainingRun:
         stage = os.environ.get("DVC_STAGE", f"train@{self.experiment}")
         tags = {**run_tags(self.experiment, trained, commit, stage),
                 "group": run_group(self.root, commit),
+                "seed_group": seed_group(self.experiment, dataclasses.asdict(self.cfg),
+                                         dataclasses.asdict(self.params.data), self.params.prepare.val_size),
                 "fingerprint": self.fingerprint,
                 "mlflow.source.name": "stages/train.py",
                 "mlflow.source.type": "LOCAL"}

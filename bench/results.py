@@ -26,6 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from fmnist.report import fmt_seconds
+from fmnist.stats import wilson_interval
 
 import table  # bench/table.py: the README's generated sections (bench/ is on sys.path when run)
 
@@ -104,7 +105,7 @@ def render(results: Path = RESULTS) -> str:
         out.append(f"**{record['name']}** ([{rel}]({rel}): metrics, per-epoch histories, confusion rows and "
                    f"[the report]({rel}/reports/report.md); "
                    f"[HTML]({rel}/reports/report.html)):")
-        out += ["", "| experiment | test accuracy | macro F1 | test loss | epochs | trainable params | "
+        out += ["", "| experiment | test accuracy (95 % interval) | macro F1 | test loss | epochs | trainable params | "
                     "training time (device, date) | published | difference |",
                 "|---|---:|---:|---:|---:|---:|---|---:|---:|"]
         for e in experiments:
@@ -119,12 +120,15 @@ def render(results: Path = RESULTS) -> str:
             run = json.loads((folder / "runs" / f"{e}.json").read_text())
             seconds = json.loads(files.timing.read_text())["train_seconds"]
             acc = 100 * m["test_accuracy"]
+            low, high = wilson_interval(m["test_images"] - m["errors"], m["test_images"])
             diff = f"{acc - p:+.2f} pp" if p is not None else ""
-            out.append(f"| `{e}` | {acc:.2f} % | {m['macro_f1']:.4f} | {m['test_loss']:.4f} | {m['epochs']} | "
+            out.append(f"| `{e}` | {acc:.2f} % ({100 * low:.2f}-{100 * high:.2f}) | {m['macro_f1']:.4f} | {m['test_loss']:.4f} | {m['epochs']} | "
                        f"{m['parameters']:,} | {fmt_seconds(seconds)} ({device_name(run)}, "
                        f"{run['finished'][:10]}) | {shown_pub} | {diff} |")
         d = record.get("duplicates")
         out += ["", f"Test accuracy, macro F1 and test loss on the {record['name']} test split (10,000 images); the "
+                    "interval is Wilson's 95 % score interval of the accuracy on that many images (what another "
+                    "draw of test images of the same kind could give, not the spread over seeds); the "
                     "test loss is in each experiment's own loss (softmax + MSE for `seed000`, cross-entropy "
                     "otherwise). Published: the test accuracy the seed notebook printed, on the official "
                     "Fashion-MNIST test set. The comparison holds to within about "

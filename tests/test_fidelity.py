@@ -1,0 +1,70 @@
+"""The fidelity table (bench/fidelity.py): per-seed final accuracies of the port and of Keras, their spread and
+the verdict, from the files; and the README's section is the one made from the committed files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import ROOT, bench_module
+
+fidelity = bench_module("fidelity")
+
+
+def test_readme_fidelity_section_is_generated():
+    readme = (ROOT / "README.md").read_text()
+    assert fidelity.readme_section(readme) == fidelity.render(), "run: python bench/fidelity.py --write"
+
+
+def write_runs(folder, side, name, finals, epochs=20):
+    """One file per seed whose curve ends (at `epochs`) on the given final accuracy."""
+    (folder / side).mkdir(parents=True, exist_ok=True)
+    for seed, final in finals.items():
+        curve = [0.5] * (epochs - 1) + [final]
+        (folder / side / f"{name}-seed{seed}.json").write_text(json.dumps({"seed": seed, "test_acc": curve}))
+
+
+@pytest.fixture
+def results(tmp_path):
+    folder = tmp_path / "results" / "some-data" / "fidelity"
+    write_runs(folder, "port", "seed003-unit-onehot", {0: 0.9163, 1: 0.9201, 2: 0.9232})
+    write_runs(folder, "keras", "unit-onehot", {0: 0.9235, 1: 0.9190, 2: 0.9215})
+    write_runs(folder, "port", "seed003-raw-onehot", {0: 0.90, 1: 0.90, 2: 0.91})
+    write_runs(folder, "keras", "raw-onehot", {0: 0.93, 1: 0.93, 2: 0.94})
+    return tmp_path / "results"
+
+
+def row(text, variant):
+    (line,) = [line for line in text.splitlines() if line.startswith(f"| `{variant}`")]
+    return [cell.strip() for cell in line.strip("|").split("|")]
+
+
+def test_spread_difference_and_verdict_from_the_files(results):
+    text = fidelity.render(results)
+    cells = row(text, "unit-onehot")
+    # port 91.63, 92.01, 92.32: mean 91.9867, std 0.3459; Keras 92.35, 91.90, 92.15: mean 92.1333, std 0.2255
+    assert cells[2] == "91.99 ± 0.35 % (n 3; 91.63-92.32)"
+    assert cells[3] == "92.13 ± 0.23 % (n 3; 91.90-92.35)"
+    assert cells[4] == "-0.15 pp" and cells[5] == "0.29 pp" and cells[6] == "within one pooled std"
+    assert row(text, "raw-onehot")[6] == "outside"  # 3 pp apart, spreads of 0.6 pp
+    assert row(text, "unit-sparse")[2:] == cells[2:6] + ["within one pooled std", "91.63 %"]  # its one-hot runs
+
+
+def test_a_shorter_variant_reads_its_epoch_and_missing_runs_say_unmeasured(results):
+    folder = results / "some-data" / "fidelity"
+    write_runs(folder, "port", "seed003-raw-onehot", {5: 0.95}, epochs=10)  # only 10 epochs long
+    text = fidelity.render(results)
+    # raw-sparse: epoch 10 of the three 20-epoch curves (0.5) and the 10-epoch run's last (0.95)
+    assert row(text, "raw-sparse")[2] == "61.25 ± 22.50 % (n 4; 50.00-95.00)"
+    assert "(n 3;" in row(text, "raw-onehot")[2]  # the 10-epoch run does not count for raw-onehot's 20
+    for path in (folder / "keras").glob("unit-*"):
+        path.unlink()
+    assert row(fidelity.render(results), "unit-onehot")[3:7] == ["unmeasured", "", "", "unmeasured"]
+
+
+def test_fewer_than_three_seeds_are_not_judged(results):
+    for path in (results / "some-data" / "fidelity" / "keras").glob("unit-onehot-seed[12].json"):
+        path.unlink()
+    cells = row(fidelity.render(results), "unit-onehot")
+    assert cells[3] == "92.35 % (n 1)" and cells[6].startswith("not yet")

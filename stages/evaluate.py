@@ -1,4 +1,5 @@
-"""evaluate@<experiment>: test metrics, confusion data and misclassification analysis of one experiment.
+"""evaluate@<experiment>: test metrics with their intervals, calibration, confusion data, misclassification
+analysis and the model card of one experiment.
 
 The results are also logged into the experiment's MLflow run (its id comes from models/<experiment>.run.json);
 tracking never fails the stage.
@@ -13,6 +14,8 @@ from fmnist.params import load_params
 from fmnist.paths import ExperimentPaths, prepared_dir
 from fmnist.tracking import evaluation_artifacts, log_evaluation
 from fmnist.device import resolve_device
+
+DATASET_RECORD = "data/raw/dataset.json"  # where the data came from, for the model card
 
 
 @stage
@@ -36,10 +39,14 @@ def main(argv=None):
         misclassified_csv=files.misclassified,
         figures_dir=files.figures,
         device=resolve_device(cfg.device),
+        card_path=files.model_card,
+        dataset_record=DATASET_RECORD,
     )
-    log_evaluation(files.run_file, metrics, evaluation_artifacts(name), params)
-    print(f"{name} on {metrics['dataset']}: test accuracy {metrics['test_accuracy']:.4f}, "
-          f"macro F1 {metrics['macro_f1']:.4f}, {metrics['errors']} errors of {metrics['test_images']}")
+    log_evaluation(files.run_file, metrics, evaluation_artifacts(name), params, card_path=files.model_card)
+    print(f"{name} on {metrics['dataset']}: test accuracy {metrics['test_accuracy']:.4f} "
+          f"({metrics['test_accuracy_low']:.4f}-{metrics['test_accuracy_high']:.4f}), "
+          f"macro F1 {metrics['macro_f1']:.4f}, {metrics['errors']} errors of {metrics['test_images']}, "
+          f"ECE {metrics['calibration']['ece']:.4f}; model card {files.model_card}")
 
 
 if __name__ == "__main__":

@@ -50,7 +50,8 @@ def trained(tmp_path_factory):
     train_experiment("tiny-test", cfg, root / "prepared", root / "m.pt", root / "h.csv", root / "ck", progress=False)
     metrics = evaluation.evaluate_experiment(
         root / "m.pt", root / "prepared", root / "metrics.json", root / "confusion.csv",
-        root / "misclassified.csv", root / "figures")
+        root / "misclassified.csv", root / "figures", card_path=root / "card.md",
+        dataset_record=root / "raw" / "dataset.json")
     return root, metrics
 
 
@@ -69,12 +70,15 @@ def test_metrics_schema(trained):
     info = json.loads((root / "figures" / "info.json").read_text())
     assert {**info, **on_disk} == metrics
     assert numbers_only(on_disk)
-    types = {"test_accuracy": float, "test_loss": float, "macro_f1": float, "errors": int, "test_images": int,
-             "parameters": int, "epochs": int, "per_class": dict}
+    types = {"test_accuracy": float, "test_accuracy_low": float, "test_accuracy_high": float, "test_loss": float,
+             "macro_f1": float, "macro_f1_low": float, "macro_f1_high": float, "errors": int, "test_images": int,
+             "calibration": dict, "parameters": int, "epochs": int, "per_class": dict}
     assert set(on_disk) == set(types)
     for key, kind in types.items():
         assert isinstance(on_disk[key], kind), key
-    assert set(info) == {"experiment", "dataset", "synthetic", "model", "variant", "loss", "classes"}
+    assert set(info) == {"experiment", "dataset", "synthetic", "model", "variant", "loss", "classes", "input_size",
+                         "images", "settings", "trained_on", "calibration"}
+    assert info["images"] == {"train": 300, "val": 100, "test": 150} and info["settings"]["epochs"] == 1
     assert info["dataset"] == "Synthetic (generated, not Fashion-MNIST)" and info["synthetic"] is True
     assert (info["experiment"], info["model"], info["loss"]) == ("tiny-test", "tiny", "mse")
     assert metrics["epochs"] == 1
@@ -145,3 +149,77 @@ def test_confident_mistakes_and_denormalise():
     pixels = np.array([[0, 128, 255]], dtype=np.uint8).reshape(1, 1, 1, 3)
     prepared = (pixels.astype(np.float32) - norm["shift"]) / norm["scale"]
     assert evaluation.denormalise(prepared, norm).tolist() == [[[0, 128, 255]]]
+
+
+def test_every_accuracy_and_f1_has_its_interval(trained):
+    from fmnist.stats import bootstrap_macro_f1, wilson_interval
+
+    root, metrics = trained
+    right = metrics["test_images"] - metrics["errors"]
+    assert (metrics["test_accuracy_low"], metrics["test_accuracy_high"]) == pytest.approx(
+        wilson_interval(right, metrics["test_images"]), abs=1e-6)
+    assert metrics["test_accuracy_low"] < metrics["test_accuracy"] < metrics["test_accuracy_high"]
+    assert metrics["macro_f1_low"] <= metrics["macro_f1"] <= metrics["macro_f1_high"]
+    with open(root / "confusion.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    index = {name: i for i, name in enumerate(FASHION_CLASSES)}
+    y = [index[r["actual"]] for r in rows]
+    pred = [index[r["predicted"]] for r in rows]
+    assert (metrics["macro_f1_low"], metrics["macro_f1_high"]) == pytest.approx(
+        bootstrap_macro_f1(y, pred, 10), abs=1e-6)  # seeded: the same interval from the same predictions
+
+
+def test_calibration_is_measured_and_the_temperature_fitted_on_validation(trained):
+    import torch
+
+    from fmnist.calibration import expected_calibration_error
+    from fmnist.served import load_served, predict_proba
+    from fmnist.weights import Weights
+
+    root, metrics = trained
+    c = metrics["calibration"]
+    assert set(c) == {"ece", "nll", "brier", "temperature", "ece_before_scaling", "ece_after_scaling"}
+    weights = Weights.load(root / "m.pt")
+    assert c["temperature"] == pytest.approx(weights.temperature, abs=1e-6) and weights.temperature > 0
+    assert c["ece"] == c["ece_before_scaling"]  # calibrate is off: served unscaled
+    info = json.loads((root / "figures" / "info.json").read_text())
+    assert info["calibration"].startswith("temperature ") and "100 validation images" in info["calibration"]
+    assert "not applied" in info["calibration"]
+    # the served probabilities give the same ECE as the metrics file
+    from fmnist.data.prepare import class_numbers, load_variant
+
+    served, _ = load_served(root / "m.pt")
+    _, arrays = load_variant(root / "prepared")
+    probs = predict_proba(served, arrays["x_test"])
+    y = class_numbers(np.asarray(arrays["y_test"]))
+    assert expected_calibration_error(y, probs) == pytest.approx(c["ece"], abs=1e-6)
+    # and with calibrate on, the served model divides by the fitted temperature
+    weights.train["calibrate"] = True
+    from fmnist.served import Served
+
+    scaled = predict_proba(Served(served.model, weights), arrays["x_test"])
+    logits = served.model(torch.from_numpy(np.array(arrays["x_test"]))).detach()
+    assert np.allclose(scaled, torch.softmax(logits / weights.temperature, 1).numpy(), atol=1e-6)
+
+
+def test_reliability_diagram_and_bins(trained):
+    root, metrics = trained
+    with open(root / "figures" / "reliability.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 15 and sum(int(r["count"]) for r in rows) == metrics["test_images"]
+    assert (root / "figures" / "reliability.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_model_card_holds_every_section_and_names_the_dataset(trained):
+    from fmnist.model_card import SECTIONS
+
+    root, metrics = trained
+    card = (root / "card.md").read_text()
+    headings = [line[3:] for line in card.splitlines() if line.startswith("## ")]
+    assert headings == list(SECTIONS)
+    assert card.startswith("# Model card: tiny-test")
+    assert "Synthetic (generated, not Fashion-MNIST)" in card and "generated images" in card
+    assert f"{100 * metrics['test_accuracy']:.2f} %" in card and "(Wilson)" in card and "(bootstrap)" in card
+    assert f"{metrics['calibration']['ece']:.4f}" in card and "20,372 trainable parameters" in card
+    assert "`fmnist predict --invert`" in card and "Ankle boot" in card
+    assert "300 training images, 100 validation images" in card

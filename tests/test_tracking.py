@@ -91,6 +91,14 @@ def evaluate_like(root: Path, name: str) -> dict:
     return metrics
 
 
+def write_card(root: Path, name: str) -> Path:
+    """A model card where evaluate writes it (its content is evaluate's business: tests/test_evaluation.py)."""
+    path = root / f"reports/model_cards/{name}.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"# Model card: {name}\n\n## Model\n\n`tiny`, on *bands* | 10 classes.\n")
+    return path
+
+
 def fresh_sqlite_uri(cache, folder: Path) -> str:
     """A sqlite tracking store in `folder`, copied from an initialised template: creating MLflow's
     tables takes ~10 s, so the template is made once and kept in pytest's cache."""
@@ -125,7 +133,8 @@ def project(tmp_path_factory, request):
         from fmnist.tracking import evaluation_artifacts, log_evaluation
 
         logged = log_evaluation(root / "models/tiny.run.json", evaluate_like(root, "tiny"),
-                                evaluation_artifacts("tiny", root), params, weights_path=root / "models/tiny.pt")
+                                evaluation_artifacts("tiny", root), params, weights_path=root / "models/tiny.pt",
+                                card_path=write_card(root, "tiny"))
         yield {"root": root, "uri": uri, "params": params, "logged": logged, "mp": mp}
 
 
@@ -252,6 +261,24 @@ def test_evaluation_lands_in_the_same_run_with_artifacts(project, client):
     assert [Path(a.path).name for a in client.list_artifacts(run_id, "evaluation")] == ["tiny.csv"]
 
 
+def test_the_model_card_is_logged_and_describes_the_registered_version(project, client):
+    run_id = run_of(project, "tiny")["run_id"]
+    card = (project["root"] / "reports/model_cards/tiny.md").read_text()
+    assert [a.path for a in client.list_artifacts(run_id, "model_card")] == ["model_card/tiny.md"]
+    assert client.get_model_version("fmnist-tiny", "1").description == card
+
+
+def test_a_long_card_is_cut_at_a_section_for_the_description():
+    from fmnist.tracking.model import DESCRIPTION_LIMIT, version_description
+
+    card = "# Model card: x\n" + "".join(f"\n## Section {i}\n\n" + "text " * 200 + "\n" for i in range(8))
+    assert version_description("# short\n", "model_card/x.md") == "# short\n"
+    cut = version_description(card, "model_card/x.md")
+    assert len(card) > DESCRIPTION_LIMIT >= len(cut) and cut.startswith("# Model card: x\n\n## Section 0")
+    assert "## Section 3" in cut and "## Section 4" not in cut  # whole sections only
+    assert cut.rstrip().endswith("the whole card is the run's artifact `model_card/x.md`.)*")
+
+
 def test_model_is_registered_champion_and_serves_probabilities(project, client):
     import mlflow.pyfunc
     import torch
@@ -321,7 +348,8 @@ def offline(project):
         params = train_tracked(root, "offline")
         trained = stderr.getvalue()
         logged = log_evaluation(root / "models/offline.run.json", evaluate_like(root, "offline"),
-                                evaluation_artifacts("offline", root), params)
+                                evaluation_artifacts("offline", root), params,
+                                card_path=write_card(root, "offline"))
     seconds = time.perf_counter() - started
     mp.setenv("MLFLOW_TRACKING_URI", project["uri"])
     return {"train_warning": trained, "eval_warning": stderr.getvalue()[len(trained):], "logged": logged,
@@ -372,8 +400,10 @@ def test_sync_logs_the_missing_run_once(project, offline, client, capsys):
     assert run.info.run_name == "offline" and run.info.status == "FINISHED"
     assert run.data.params["epochs_effective"] == "1" and run.data.tags["dataset"] == "bands"
     assert [m.step for m in client.get_metric_history(run.info.run_id, "val_loss")] == [1]
-    assert "test_accuracy" in run.data.metrics
+    assert "test_accuracy" in run.data.metrics and "the model card" in report["offline"]
     assert client.get_model_version_by_alias("fmnist-offline", "champion").run_id == run.info.run_id
+    card = (root / "reports/model_cards/offline.md").read_text()
+    assert client.get_model_version("fmnist-offline", "1").description == card
 
     again = sync(project["params"], root=root)
     assert all("nothing to log" in line for line in again.values())

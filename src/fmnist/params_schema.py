@@ -149,6 +149,7 @@ class ExperimentSettings:
     augment: Augment = section(Augment)
     distributed: Distributed = section(Distributed)
     tta: StrictBool = False  # average the prediction over the image and its mirror at evaluation
+    calibrate: StrictBool = False  # the served model divides its logits by the temperature fitted on validation
     train_split: Literal[SPLITS] = "train"  # "all" trains on train + validation (as seed000 did)
     track_test: StrictBool = False  # also record test loss/accuracy each epoch (seed000's curve)
     model_config: dict = dataclasses.field(default_factory=dict)  # the model's own options (model_specs)

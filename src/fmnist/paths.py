@@ -50,6 +50,10 @@ class ExperimentPaths:
         return self.figures / "info.json"
 
     @property
+    def model_card(self) -> Path:  # evaluate: the model card, also the registered version's description
+        return self.root / "reports" / "model_cards" / f"{self.name}.md"
+
+    @property
     def confusion(self) -> Path:  # evaluate: one actual,predicted row per test image
         return self.root / "plots" / "confusion" / f"{self.name}.csv"
 

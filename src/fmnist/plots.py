@@ -195,3 +195,34 @@ def accuracy_against_time(curves: dict, dataset: str):
     ax.set_title(f"Accuracy against training time - {dataset}", fontsize=11)
     fig.tight_layout()
     return fig
+
+
+def reliability_diagram(curves: dict, title: str):
+    """Accuracy against mean confidence per confidence bin (calibration.reliability_bins), one line per set of
+    probabilities (`curves`: label -> bins; the first also as bars), the diagonal being perfect calibration;
+    below, the first set's images per bin (log scale: a good classifier puts most of them in the top bin)."""
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(6, 6.6), sharex=True, gridspec_kw={"height_ratios": [3, 1.2]})
+    top.plot([0, 1], [0, 1], "--", color="0.5", linewidth=1, label="perfect calibration")
+    first = next(iter(curves.values()))
+    centres, widths = (first["low"] + first["high"]) / 2, first["high"] - first["low"]
+    used = first["count"] > 0
+    top.bar(centres[used], first["accuracy"][used], widths[used], color="tab:blue", alpha=0.25, edgecolor="tab:blue")
+    for k, (label, bins) in enumerate(curves.items()):
+        shown = bins["count"] > 0
+        top.plot(bins["confidence"][shown], bins["accuracy"][shown], "o-" if k == 0 else "s--", markersize=4,
+                 color=plt.get_cmap("tab10")(k), label=label)
+    top.set_ylabel("accuracy in the bin")
+    top.set_xlim(0, 1)
+    top.set_ylim(0, 1.02)
+    top.grid(alpha=0.3)
+    top.legend(fontsize=8, loc="upper left")
+    bars = bottom.bar(centres, np.maximum(first["count"], 0), widths, color="tab:blue", alpha=0.6)
+    bottom.bar_label(bars, labels=[str(int(c)) if c else "" for c in first["count"]], fontsize=6, padding=1)
+    if first["count"].max() > 0:
+        bottom.set_yscale("log")
+        bottom.set_ylim(0.8, first["count"].max() * 4)
+    bottom.set_xlabel(f"confidence (top class probability), {len(centres)} equal-width bins")
+    bottom.set_ylabel("test images")
+    top.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig

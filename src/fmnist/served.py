@@ -1,7 +1,8 @@
 """The trained model as it is served: loaded from its weights file, pixels in, class probabilities out.
 
-`Served` is the one place where prepare's normalisation, the resize to the training size and the mirror-image
-average (TTA) are applied: evaluation, the MLflow model and `fmnist predict` all go through it.
+`Served` is the one place where prepare's normalisation, the resize to the training size, the mirror-image
+average (TTA) and, with `calibrate: true`, the fitted temperature are applied: evaluation, the MLflow model and
+`fmnist predict` all go through it.
 """
 
 from __future__ import annotations
@@ -25,12 +26,33 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> t
     return model.to(device).eval(), weights
 
 
+def logit_views(model: torch.nn.Module, x: torch.Tensor, tta: bool) -> list[torch.Tensor]:
+    """The model's logits of the prepared inputs, and of their mirror images when the experiment uses TTA."""
+    views = [model(x)]
+    if tta:
+        views.append(model(x.flip(-1)))
+    return views
+
+
+def views_to_probabilities(views, temperature: float = 1.0) -> torch.Tensor:
+    """Softmax of each view's logits divided by the temperature, averaged over the views (the TTA mean)."""
+    def softmax(logits):
+        logits = logits.float()
+        return torch.softmax(logits if temperature == 1.0 else logits / temperature, dim=1)
+
+    probs = softmax(views[0])
+    if len(views) > 1:
+        probs = (probs + softmax(views[1])) / 2
+    return probs
+
+
 class Served(torch.nn.Module):
     """The model as served: pixels 0..255, float32 (N, 1, H, W) in, class probabilities (N, C) out.
 
-    A bilinear resize to the training images' size (the identity at that size), prepare's normalisation and,
-    when the experiment uses TTA, the mirror-image average are part of the graph, so a client needs nothing
-    but the pixels. `probabilities` takes inputs already prepared (normalised at the training size).
+    A bilinear resize to the training images' size (the identity at that size), prepare's normalisation,
+    when the experiment uses TTA the mirror-image average, and when it sets `calibrate: true` the temperature
+    fitted on its validation split are part of the graph, so a client needs nothing but the pixels.
+    `probabilities` takes inputs already prepared (normalised at the training size).
     """
 
     def __init__(self, model: torch.nn.Module, weights: Weights):
@@ -39,16 +61,14 @@ class Served(torch.nn.Module):
         self.size = tuple(weights.input_size)
         self.shift, self.scale = float(weights.normalisation["shift"]), float(weights.normalisation["scale"])
         self.tta = weights.tta
+        self.temperature = weights.served_temperature
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         x = torch.nn.functional.interpolate(pixels, size=self.size, mode="bilinear", antialias=True)
         return self.probabilities((x - self.shift) / self.scale)
 
     def probabilities(self, x: torch.Tensor) -> torch.Tensor:
-        probs = torch.softmax(self.model(x).float(), dim=1)
-        if self.tta:
-            probs = (probs + torch.softmax(self.model(x.flip(-1)).float(), dim=1)) / 2
-        return probs
+        return views_to_probabilities(logit_views(self.model, x, self.tta), self.temperature)
 
 
 def load_served(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[Served, Weights]:
@@ -75,3 +95,20 @@ def predict_proba(served: Served, x, batch_size: int = 2000, pixels: bool = Fals
             probs = served(xb) if pixels else served.probabilities(xb)
         out.append(probs.cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
+
+
+@torch.inference_mode()
+def predict_views(model: torch.nn.Module, x, tta: bool, batch_size: int = 2000) -> np.ndarray:
+    """The logits (V, N, C), V = 2 with TTA, of prepared inputs (N, 1, H, W), in batches, as float32."""
+    device = next(model.parameters()).device
+    model.eval()
+    out = []
+    for i in range(0, len(x), batch_size):
+        if isinstance(x, torch.Tensor):  # a split the training loop holds on its device
+            xb = x[i:i + batch_size].to(device)
+        else:
+            xb = torch.from_numpy(np.array(x[i:i + batch_size], dtype=np.float32)).to(device)  # a copy: x may be a memmap
+        with autocast(device):
+            views = logit_views(model, xb, tta)
+        out.append(torch.stack([v.float() for v in views]).cpu().numpy())
+    return np.concatenate(out, axis=1)

@@ -33,14 +33,17 @@ class Weights:
     device: str
     processes: int
     torch: str
+    # Fitted on the validation split after training (fmnist.temperature); None where the experiment trains on
+    # its validation images (train_split: all). Applied only with the experiment's `calibrate: true`.
+    temperature: float | None = None
 
     # What files written before a field existed hold instead.
-    DEFAULTS = {"model_config": {}, "input_size": [28, 28], "processes": 1}
+    DEFAULTS = {"model_config": {}, "input_size": [28, 28], "processes": 1, "temperature": None}
 
     def save(self, path: str | os.PathLike) -> None:
         """To a temp file, then renamed: a kill mid-write never leaves a half file in place."""
-        with atomic(path) as tmp:
-            torch.save({f.name: getattr(self, f.name) for f in dataclasses.fields(self)}, tmp)
+        with atomic(path) as tmp, open(tmp, "wb") as out:  # a file object: a full disk surfaces as its OSError
+            torch.save({f.name: getattr(self, f.name) for f in dataclasses.fields(self)}, out)
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> Weights:
@@ -61,3 +64,10 @@ class Weights:
     def tta(self) -> bool:
         """Whether predictions average in the mirror image, as the experiment was evaluated."""
         return bool(self.train.get("tta", False))
+
+    @property
+    def served_temperature(self) -> float:
+        """What the served model divides its logits by: the fitted temperature with `calibrate: true`, else 1."""
+        if self.train.get("calibrate") and self.temperature is not None:
+            return float(self.temperature)
+        return 1.0

@@ -142,10 +142,10 @@ def sync_history(client, run, paths: ExperimentPaths, title: str) -> list[str]:
 
 
 def sync_evaluation(client, run_id: str, name: str, paths: ExperimentPaths, params, root: Path) -> list[str]:
-    """Evaluate's test metrics and figures, when the run has no test accuracy yet."""
+    """Evaluate's test metrics, figures and model card, when the run has no test accuracy yet."""
     if "test_accuracy" in client.get_run(run_id).data.metrics:
         return []
     metrics = {**read_run_file(paths.info), **json.loads(paths.metrics.read_text())}
     log_evaluation_into(client, run_id, name, metrics, evaluation_artifacts(name, root),
-                        params.mlflow.register, root, paths.weights)
-    return ["test metrics and figures"]
+                        params.mlflow.register, root, paths.weights, paths.model_card)
+    return ["test metrics and figures" + (" and the model card" if paths.model_card.exists() else "")]

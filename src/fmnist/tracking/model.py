@@ -7,6 +7,8 @@ from pathlib import Path
 
 CHAMPION = "champion"
 MODEL_DIR = "model"  # the logged model's name within its run
+CARD_DIR = "model_card"  # artifact folder of the model card
+DESCRIPTION_LIMIT = 5000  # characters MLflow's stores keep for a model version's description (String(5000))
 
 
 def registered_name(experiment: str) -> str:
@@ -94,6 +96,27 @@ def describe_version(client, name: str, version: str, weights) -> None:
                   f"float32 (N, 1, {h}, {w}) (other sizes are resized), light on dark; output: class "
                   f"probabilities (the classes are in the model's metadata). The alias '{CHAMPION}' marks "
                   "the best test accuracy.")
+
+
+def version_description(card: str, artifact: str, limit: int = DESCRIPTION_LIMIT) -> str:
+    """A model card as a model version's description: whole when it fits, else its first sections that fit
+    and a line naming the run's artifact that holds the whole card."""
+    if len(card) <= limit:
+        return card
+    note = f"\n\n*(Cut to fit; the whole card is the run's artifact `{artifact}`.)*\n"
+    cut = card.rfind("\n## ", 0, limit - len(note))
+    return (card[:cut] if cut > 0 else card[:limit - len(note)]).rstrip() + note
+
+
+def log_card(client, run_id: str, card_path, name: str, version: str | None) -> None:
+    """The model card into the run (model_card/<file>) and, for a registered version, as its description."""
+    from pathlib import Path
+
+    card_path = Path(card_path)
+    client.log_artifact(run_id, str(card_path), CARD_DIR)
+    if version:
+        client.update_model_version(name, version, description=version_description(
+            card_path.read_text(), f"{CARD_DIR}/{card_path.name}"))
 
 
 def update_champion(client, name: str) -> str | None:

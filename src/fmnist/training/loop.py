@@ -23,6 +23,7 @@ from fmnist.errors import ParamsError
 from fmnist.files import temp_of
 from fmnist.models import min_side
 from fmnist.params import ExperimentSettings
+from fmnist.temperature import validation_temperature
 from fmnist.training import distributed
 from fmnist.training.batches import Batches
 from fmnist.training.checkpoint import Checkpoint, fingerprint
@@ -232,7 +233,12 @@ def train_experiment(name: str, cfg: ExperimentSettings, variant_dir, weights_pa
 
     if not ranks.main:
         return done.history[-1] if done.history else {}
+    # The validation images were trained on with train_split all: a temperature fitted on them would be no
+    # estimate of anything, so there is none.
+    temperature = None if cfg.train_split == "all" else validation_temperature(
+        setup.model, splits["val"].x, splits["val"].labels, cfg.tta, cfg.eval_batch_size)
     write_outputs(name, cfg, meta, input_size, setup.model, done, device, ranks.world,
-                  Path(weights_path), Path(history_path), Path(timing_path) if timing_path else None)
+                  Path(weights_path), Path(history_path), Path(timing_path) if timing_path else None,
+                  temperature=temperature)
     checkpoint.discard()
     return done.history[-1]

@@ -32,20 +32,23 @@ def write_timing(rows: list[dict], seconds: float, device: torch.device, process
     write_json(path, record)
 
 
-def weights_of(name: str, cfg: ExperimentSettings, meta: dict, input_size, model, device, processes: int) -> Weights:
+def weights_of(name: str, cfg: ExperimentSettings, meta: dict, input_size, model, device, processes: int,
+               temperature: float | None = None) -> Weights:
     return Weights(
         experiment=name, model=cfg.model, model_config=dict(cfg.model_config), input_size=list(input_size),
         state_dict={k: v.detach().cpu() for k, v in model.state_dict().items()},
         classes=list(meta["classes"]), dataset=meta["dataset"], dataset_id=meta["dataset_id"],
         synthetic=meta["synthetic"], variant=cfg.variant, normalisation=meta["normalisation"],
         train=json.loads(json.dumps(dataclasses.asdict(cfg))), epochs=cfg.effective_epochs,
-        parameters=count_parameters(model), device=str(device), processes=processes, torch=str(torch.__version__))
+        parameters=count_parameters(model), device=str(device), processes=processes, torch=str(torch.__version__),
+        temperature=temperature)
 
 
 def write_outputs(name: str, cfg: ExperimentSettings, meta: dict, input_size, model, done, device, processes: int,
-                  weights_path: Path, history_path: Path, timing_path: Path | None) -> None:
+                  weights_path: Path, history_path: Path, timing_path: Path | None,
+                  temperature: float | None = None) -> None:
     """History, timing (default: beside the weights, <weights>.timing.json), then the weights last: their
-    presence says the run finished."""
+    presence says the run finished. `temperature`: fitted on the validation split (None: not fitted)."""
     write_history(done.history, history_path)
     write_timing(done.history, done.seconds, device, processes, timing_path or weights_path.with_suffix(".timing.json"))
-    weights_of(name, cfg, meta, input_size, model, device, processes).save(weights_path)
+    weights_of(name, cfg, meta, input_size, model, device, processes, temperature).save(weights_path)

@@ -74,8 +74,9 @@ def test_stage_outputs_exist(project):
         assert (project / "metrics" / f"{name}.json").exists()
         assert (project / "plots" / "confusion" / f"{name}.csv").exists()
         assert (project / "plots" / "misclassified" / f"{name}.csv").exists()
-        for png in ("confusion.png", "misclassified.png", "misclassified_images.png"):
+        for png in ("confusion.png", "misclassified.png", "misclassified_images.png", "reliability.png"):
             assert (project / "plots" / "evaluate" / name / png).exists()
+        assert (project / "reports" / "model_cards" / f"{name}.md").exists()
     for out in ("report.md", "report.html", "training_curves.png", "accuracy_time.png"):
         assert (project / "reports" / out).stat().st_size > 0
 
@@ -114,7 +115,7 @@ def test_synthetic_banner_comes_first(project):
 def test_markdown_links_only_existing_files(project):
     reports = project / "reports"
     targets = markdown_targets((reports / "report.md").read_text())
-    assert len(targets) == 2 + 2 + 3 * len(EXPERIMENTS)  # two curves, data figures, three per experiment
+    assert len(targets) == 2 + 2 + 4 * len(EXPERIMENTS)  # two curves, data figures, four per experiment
     for target in targets:
         assert not re.match(r"^[a-z]+:", target), f"{target}: the report links only local files"
         assert (reports / target).resolve().is_file(), f"{target}: missing"
@@ -166,3 +167,37 @@ def test_dvc_yaml_declares_metrics_and_confusion_plots():
     assert accuracy["y"] == {f"plots/train/{name}.csv": ["train_acc", "val_acc"] for name in experiments}
     outs = dvc["stages"]["evaluate"]["do"]["outs"]
     assert {"metrics/${key}.json": {"cache": False}} in outs
+
+
+def test_results_give_intervals_and_calibration(project):
+    md = (project / "reports" / "report.md").read_text()
+    assert "| Test accuracy (95 % interval) | Macro F1 (95 % interval) | ECE |" in md
+    for name in EXPERIMENTS:
+        m = json.loads((project / "metrics" / f"{name}.json").read_text())
+        low, high = 100 * m["test_accuracy_low"], 100 * m["test_accuracy_high"]
+        assert f"| {100 * m['test_accuracy']:.2f} % ({low:.2f}-{high:.2f}) |" in md
+        assert f"| {m['macro_f1']:.4f} ({m['macro_f1_low']:.4f}-{m['macro_f1_high']:.4f}) |" in md
+        assert f"ECE {m['calibration']['ece']:.4f} (15 bins)" in md
+        assert f"Model card: `reports/model_cards/{name}.md`" in md
+    # seed000 trains on its validation images: the report says so instead of giving a temperature
+    seed000 = md[md.index("### seed000"):md.index("### seed003-unit-sparse")]
+    assert "train_split: all" in seed000 and "temperature" not in seed000.split("no temperature")[1]
+
+
+def test_metrics_files_without_intervals_still_make_a_report(project, tmp_path):
+    """Files evaluated before intervals and calibration existed (the committed real-data results)."""
+    from fmnist.stats import wilson_interval
+
+    copy = tmp_path / "copy"
+    shutil.copytree(project, copy, ignore=shutil.ignore_patterns("reports"))
+    for path in (copy / "metrics").glob("*.json"):
+        m = json.loads(path.read_text())
+        for key in ("test_accuracy_low", "test_accuracy_high", "macro_f1_low", "macro_f1_high", "calibration"):
+            m.pop(key)
+        path.write_text(json.dumps(m))
+    params = parse_params(yaml.safe_load((copy / "params.yaml").read_text()))
+    md = build_report(copy, params.experiments)["markdown"].read_text()
+    m = json.loads((copy / "metrics" / "seed000.json").read_text())
+    low, high = wilson_interval(m["test_images"] - m["errors"], m["test_images"])
+    assert f"({100 * low:.2f}-{100 * high:.2f}) | {m['macro_f1']:.4f} | - |" in md  # Wilson from the counts
+    assert "Calibration on the test images" not in md

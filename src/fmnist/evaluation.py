@@ -183,7 +183,7 @@ def evaluation_info(weights, meta: dict) -> dict:
         "images": images,
         "settings": weights.train,
         "trained_on": {"device": weights.device, "processes": weights.processes, "torch": weights.torch},
-        "calibration": calibration_note(weights, images["val"]),
+        "calibration_note": calibration_note(weights, images["val"]),
     }
 
 

@@ -141,7 +141,7 @@ def _calibration(info: dict, metrics: dict) -> list[str]:
     lines = [f"On the test images, as served: expected calibration error {c['ece']:.4f} (15 equal-width confidence "
              f"bins), negative log-likelihood {c['nll']:.4f}, Brier score {c['brier']:.4f}. "
              f"Reliability diagram: `plots/evaluate/{info['experiment']}/reliability.png`.",
-             "", info["calibration"][0].upper() + info["calibration"][1:] + "."]
+             "", info["calibration_note"][0].upper() + info["calibration_note"][1:] + "."]
     if "temperature" in c:
         lines[-1] += (f" Dividing the logits by {c['temperature']:.4f} moves the test ECE from "
                       f"{c['ece_before_scaling']:.4f} to {c['ece_after_scaling']:.4f}.")

@@ -19,6 +19,7 @@ from fmnist.files import write_text
 from fmnist.params import ExperimentSettings
 from fmnist.paths import ExperimentPaths
 from fmnist.report_render import Block, render_html, render_markdown
+from fmnist.stats import BOOTSTRAP_SEED, RESAMPLES, wilson_interval
 
 PUBLISHED_LABEL = "published (notebook, real Fashion-MNIST)"
 NORMALISATIONS = {"unit": "x/255", "raw": "raw 0..255", "standard": "z-score"}
@@ -64,6 +65,32 @@ def fmt_seconds(seconds: float) -> str:
 
 def fmt_pct(fraction: float) -> str:
     return f"{100 * fraction:.2f} %"
+
+
+def accuracy_interval(m: dict) -> str:
+    """The Wilson 95 % interval of the test accuracy in percent (from the counts for metrics files without it)."""
+    low, high = (m["test_accuracy_low"], m["test_accuracy_high"]) if "test_accuracy_low" in m else \
+        wilson_interval(m["test_images"] - m["errors"], m["test_images"])
+    return f"{100 * low:.2f}-{100 * high:.2f}"
+
+
+def f1_with_interval(m: dict) -> str:
+    """Macro F1 and its bootstrap 95 % interval, where evaluate measured one."""
+    interval = f" ({m['macro_f1_low']:.4f}-{m['macro_f1_high']:.4f})" if "macro_f1_low" in m else ""
+    return f"{m['macro_f1']:.4f}{interval}"
+
+
+def calibration_line(m: dict) -> str:
+    """ECE, NLL and Brier score of the probabilities as served, and where their temperature comes from."""
+    c = m["calibration"]
+    line = (f"Calibration on the test images: ECE {c['ece']:.4f} (15 bins), NLL {c['nll']:.4f}, "
+            f"Brier score {c['brier']:.4f}")
+    if m.get("calibration_note"):
+        line += f"; {m['calibration_note']}"
+    if "temperature" in c:
+        line += (f"; dividing the logits by the temperature {c['temperature']:.3f} moves the test ECE from "
+                 f"{c['ece_before_scaling']:.4f} to {c['ece_after_scaling']:.4f}")
+    return line + "."
 
 
 def published(figures: dict[str, float | None], name: str) -> str:
@@ -140,7 +167,7 @@ def build_blocks(root: Path, settings: dict[str, ExperimentSettings], results: d
         (data_dir / "samples.png", f"Training samples - {dataset}"))
     blocks.append(Block("h2", "Per experiment"))
     for name, r in results.items():
-        blocks += _experiment_section(ExperimentPaths(name, root).figures, name, r, tta(settings, name))
+        blocks += _experiment_section(ExperimentPaths(name, root), r, tta(settings, name))
     return title, blocks
 
 
@@ -148,7 +175,7 @@ def _results_section(settings: dict[str, ExperimentSettings], results: dict[str,
                      published_figures: dict[str, float | None], synthetic: bool) -> list[Block]:
     """The results table: ours beside the seed notebooks' published figures, and what its columns are."""
     header = ["Experiment", "Dataset", "Model", "Preprocessing", "Loss", "Epochs", "Parameters",
-              "Training time", "Test accuracy", "Macro F1", PUBLISHED_LABEL]
+              "Training time", "Test accuracy (95 % interval)", "Macro F1 (95 % interval)", "ECE", PUBLISHED_LABEL]
     rows = []
     for name, r in results.items():
         m = r["metrics"]
@@ -156,9 +183,14 @@ def _results_section(settings: dict[str, ExperimentSettings], results: dict[str,
         seconds = fmt_seconds(m["train_seconds"]) if m["train_seconds"] is not None else "-"
         rows.append([name, m["dataset"], model, preprocessing(m["variant"]), LOSSES.get(m["loss"], m["loss"]),
                      str(m["epochs"]), f"{m['parameters']:,}", seconds,
-                     fmt_pct(m["test_accuracy"]), f"{m['macro_f1']:.4f}", published(published_figures, name)])
+                     f"{fmt_pct(m['test_accuracy'])} ({accuracy_interval(m)})", f1_with_interval(m),
+                     f"{m['calibration']['ece']:.4f}" if "calibration" in m else "-",
+                     published(published_figures, name)])
     return [Block("h2", "Results"), Block("table", header=header, rows=rows), Block("p", (
-        "Test accuracy and macro F1 on the test split; training time is the train stage's time in its "
+        "Test accuracy and macro F1 on the test split, each with its 95 % interval: Wilson's for the accuracy, "
+        f"a bootstrap over the test images ({RESAMPLES:,} resamples, seed {BOOTSTRAP_SEED}) for macro F1. "
+        "ECE: the expected calibration error of the probabilities as served (15 equal-width confidence bins; "
+        "0 when they mean what they say). Training time is the train stage's time in its "
         "epochs; parameters are the trainable ones. "
         f"{PUBLISHED_LABEL[0].upper() + PUBLISHED_LABEL[1:]}: the test accuracy the seed003 notebook printed "
         "for the same architecture and preprocessing; the seed000 notebook printed none."
@@ -187,14 +219,16 @@ def _curve_sections(settings: dict[str, ExperimentSettings], results: dict[str, 
     return blocks
 
 
-def _experiment_section(figures: Path, name: str, r: dict, flip_tta: bool) -> list[Block]:
-    """One experiment: its line of numbers, confusion matrix, misclassification table and worst mistakes."""
-    m = r["metrics"]
+def _experiment_section(files: ExperimentPaths, r: dict, flip_tta: bool) -> list[Block]:
+    """One experiment: its line of numbers, confusion matrix, misclassification table, worst mistakes,
+    calibration and model card."""
+    m, name, figures = r["metrics"], files.name, files.figures
     blocks = [Block("h3", name), Block("p", (
         f"{m['model']} on {preprocessing(m['variant'])}, {LOSSES.get(m['loss'], m['loss'])}, {m['epochs']} "
         f"epoch{'' if m['epochs'] == 1 else 's'}{', flip TTA' if flip_tta else ''}: "
-        f"test accuracy **{fmt_pct(m['test_accuracy'])}**, "
-        f"macro F1 {m['macro_f1']:.4f}, {m['errors']} of {m['test_images']} test images misclassified."))]
+        f"test accuracy **{fmt_pct(m['test_accuracy'])}** (95 % interval {accuracy_interval(m)} %), "
+        f"macro F1 {f1_with_interval(m)}, "
+        f"{m['errors']} of {m['test_images']} test images misclassified."))]
     blocks += _images((figures / "confusion.png", f"Confusion matrix - {name} - {m['dataset']}"),
                       (figures / "misclassified.png", f"Misclassifications per class - {name}"))
     if r["misclassified"]:
@@ -207,7 +241,14 @@ def _experiment_section(figures: Path, name: str, r: dict, flip_tta: bool) -> li
         blocks.append(Block("table", header=[
             "True class", "Test images", "Accuracy (recall)", "Precision", "F1", "Errors",
             "Share of all errors", "Most often mistaken for (count)"], rows=rows))
-    return blocks + _images((figures / "misclassified_images.png", f"Most confident mistakes - {name}"))
+    blocks += _images((figures / "misclassified_images.png", f"Most confident mistakes - {name}"))
+    if "calibration" in m:
+        blocks += [Block("p", calibration_line(m))] + _images(
+            (figures / "reliability.png", f"Reliability diagram - {name} - {m['dataset']}"))
+    if files.model_card.exists():
+        blocks.append(Block("p", f"Model card: `reports/model_cards/{files.model_card.name}` (also the registered "
+                                 "MLflow model version's description)."))
+    return blocks
 
 
 def accuracy_curves(settings: dict[str, ExperimentSettings], results: dict[str, dict]) -> dict:

@@ -433,3 +433,15 @@ def test_parallel_stages_share_a_new_store(tmp_path):
     results = [p.communicate(timeout=120) for p in procs]
     assert all(p.returncode == 0 for p in procs), [err[-1500:] for _, err in results]
     assert len({out.strip() for out, _ in results}) == 1
+
+
+def test_evaluates_numbers_become_metrics_and_its_info_does_not():
+    from fmnist.tracking.metrics import metric_values
+
+    evaluated = {"experiment": "x", "classes": ["a", "b"], "images": {"train": 8, "val": 2, "test": 4},
+                 "settings": {"lr": 0.1, "epochs": 3}, "trained_on": {"processes": 1}, "input_size": [28, 28],
+                 "test_accuracy": 0.75, "test_accuracy_low": 0.3, "test_accuracy_high": 0.95,
+                 "calibration": {"ece": 0.1, "temperature": 1.5}, "per_class": {"recall": [0.5, 1.0]}}
+    assert metric_values(evaluated) == {
+        "test_accuracy": 0.75, "test_accuracy_low": 0.3, "test_accuracy_high": 0.95, "calibration/ece": 0.1,
+        "calibration/temperature": 1.5, "per_class/recall.a": 0.5, "per_class/recall.b": 1.0}

@@ -35,13 +35,19 @@ def log_missing_history(client, run_id: str, rows: list[dict]) -> int:
     return added
 
 
+# Sections of evaluate's info file that hold numbers but are no test metric: the training settings (the run's
+# params already), where it trained, the split sizes and the input size.
+NOT_METRICS = ("settings", "trained_on", "images", "input_size")
+
+
 def metric_values(metrics: dict) -> dict[str, float]:
-    """The numbers of evaluate's metrics JSON as MLflow metrics.
+    """The numbers of evaluate's metrics JSON as MLflow metrics (the info file's sections in NOT_METRICS left out).
 
     A nested section becomes `section/name` (the UI groups charts by what precedes the slash); lists
     aligned with the class names (a `class` list beside them, or the top-level `classes` of the info
     file) become one metric per class, e.g. `per_class/recall.Coat`.
     """
+    metrics = {k: v for k, v in metrics.items() if k not in NOT_METRICS}
     def clean(name) -> str:  # MLflow names allow letters, digits and _ - . space : /
         return re.sub(r"[^\w\-. :]", "-", str(name))
 

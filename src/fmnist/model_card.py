@@ -131,7 +131,7 @@ def _per_class(info: dict, metrics: dict, table: list[dict]) -> list[str]:
                     f"{per['f1'][i]:.3f} | {_mistaken(r)} |")
     pairs = confused_pairs(table)
     if pairs:
-        rows += ["", "Most confused: " + "; ".join(f"{md(a)} taken for {md(b)} {n:,} times" for a, b, n in pairs)
+        rows += ["", "Most confused: " + "; ".join(f"{md(a)} taken for {md(b)} {n:,} time{'s' if n != 1 else ''}" for a, b, n in pairs)
                  + "."]
     return rows
 

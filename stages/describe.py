@@ -2,7 +2,6 @@
 
 import _require  # noqa: F401  (first: a missing fmnist package is one line, not a traceback)
 import argparse
-import csv
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +9,7 @@ import numpy as np
 from fmnist import plots
 from fmnist.console import stage
 from fmnist.data.prepare import label_counts, load_raw
+from fmnist.files import write_csv
 from fmnist.params import load_params
 
 
@@ -28,10 +28,8 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
 
     rows = label_counts(raw, params.prepare.val_size)
-    with open(out / "label_counts.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["class", "split", "count"])
-        writer.writeheader()
-        writer.writerows(rows)
+    header = ["class", "split", "count"]
+    write_csv(out / "label_counts.csv", header, [[row[k] for k in header] for row in rows])
     plots.save(plots.label_counts_chart(rows, dataset), out / "label_counts.png")
 
     x, y = raw["train"]

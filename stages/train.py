@@ -51,7 +51,7 @@ def main(argv=None):
         meta, _ = load_variant(paths["variant_dir"], splits=())
         with TrainingRun(name, params, run_file=files.run_file, meta=meta,
                          fingerprint=fingerprint(cfg, meta), device=device, **paths) as run:
-            final = train_experiment(name, cfg, **paths, on_epoch=run.log_epoch, progress=progress)
+            final = train_experiment(name, cfg, **paths, on_epoch=run.on_epoch, progress=progress)
     print(f"{name}: val accuracy {final['val_acc']:.4f} after {final['epoch']} epochs"
           + (f" on {ranks.world} processes" if ranks.active else ""))
 

@@ -2,17 +2,22 @@
 
 Every file a stage writes goes to a temp file beside its target (`<name>.tmp`) and is then renamed over it:
 os.replace is atomic within a filesystem, so a kill mid-write never leaves a half-written file where DVC or a
-later stage would read it, and the next run removes the temp file that was left.
+later stage would read it, and the next run removes the temp file that was left. A write the machine refuses
+(a full disk, a quota, a read-only or foreign folder) becomes a StorageError naming the file: one line, and the
+temp file is gone, so the space it took is free again and the previous file is still whole.
 """
 
 from __future__ import annotations
 
 import contextlib
+import csv
 import hashlib
 import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+
+from fmnist.errors import storage_fault
 
 
 def temp_of(path: str | os.PathLike) -> Path:
@@ -22,25 +27,47 @@ def temp_of(path: str | os.PathLike) -> Path:
 
 
 @contextlib.contextmanager
+def writing(path: str | os.PathLike) -> Iterator[None]:
+    """Turn a write fault of the machine's (ENOSPC, EDQUOT, EROFS, EACCES) into a StorageError naming `path`."""
+    try:
+        yield
+    except Exception as exc:
+        fault = storage_fault(exc, path)
+        if fault is None or fault is exc:
+            raise
+        raise fault from None
+
+
+@contextlib.contextmanager
 def atomic(path: str | os.PathLike) -> Iterator[Path]:
     """Yield the temp path to write; on success rename it over `path`, on failure remove it."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_of(path)
     try:
-        yield tmp
-        os.replace(tmp, path)
+        with writing(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            yield tmp
+            os.replace(tmp, path)
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a read-only folder refuses even this
+            tmp.unlink(missing_ok=True)
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
     with atomic(path) as tmp:
-        tmp.write_text(text)
+        tmp.write_text(text, encoding="utf-8")
 
 
 def write_json(path: str | os.PathLike, data: dict) -> None:
     write_text(path, json.dumps(data, indent=2) + "\n")
+
+
+def write_csv(path: str | os.PathLike, header: list[str], rows) -> None:
+    """A CSV file (the csv module quotes a cell holding a comma, a quote or a line break), written whole."""
+    with atomic(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
 
 
 def md5sum(path: str | os.PathLike) -> str:

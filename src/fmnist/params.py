@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any, Optional
 
 import pydantic
-import yaml
 
 from fmnist.data.classes import NAMED as NAMED_CLASSES
 from fmnist.errors import ParamsError
 from fmnist.model_specs import SPECS, check_config
 from fmnist.params_validation import key_name, refusal, show, validated
+from fmnist.params_yaml import read_yaml
 from fmnist.params_schema import (BAD_FILES, DATASETS, ENCODINGS, LOSSES, MODELS, NORMALISATIONS,  # noqa: F401
                                   OPTIMIZERS, SCHEDULES, SPLITS, Augment, Data, Distributed, Mlflow, Prepare,
                                   Synthetic, ExperimentSettings)
@@ -201,13 +201,5 @@ def check_image_size(params: Params, size, source: str) -> None:
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
-    path = Path(path)
-    if not path.exists():
-        raise ParamsError(f"{path}: not found (run from the project root)")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ParamsError(f"{path}: not valid YAML{where}") from None
-    return parse_params(raw)
+    """params.yaml read as DVC reads it (fmnist.params_yaml), then validated."""
+    return parse_params(read_yaml(path))

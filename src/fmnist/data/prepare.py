@@ -17,6 +17,7 @@ import numpy as np
 from fmnist.data.idx import read_idx
 from fmnist.data.sources import FILES, describe
 from fmnist.errors import DataError
+from fmnist.files import write_text, writing
 
 SPLITS = ("train", "val", "test")
 
@@ -115,26 +116,32 @@ def prepare_variant(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, norm
 
     out_dir = Path(out_dir)
     tmp = out_dir.with_name(out_dir.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     meta = {"dataset": record["name"], "dataset_id": record["id"], "synthetic": record["synthetic"],
             "classes": record["classes"], "normalisation": norm, "encoding": encoding,
             "variant": f"{normalisation}-{encoding}", "splits": {}}
-    for split, (x, y) in splits.items():
-        # (N, 1, H, W) float32: the layout the models take, so training maps it without a copy.
-        xs = ((x.astype(np.float32) - np.float32(norm["shift"])) / np.float32(norm["scale"]))[:, None]
-        ys = encode(y, encoding, num_classes)
-        np.save(tmp / f"x_{split}.npy", xs)
-        np.save(tmp / f"y_{split}.npy", ys)
-        meta["splits"][split] = {
-            "x": {"shape": list(xs.shape), "dtype": str(xs.dtype)},
-            "y": {"shape": list(ys.shape), "dtype": str(ys.dtype)},
-            "stats": {"mean": float(xs.mean()), "std": float(xs.std()), "min": float(xs.min()),
-                      "max": float(xs.max())},
-        }
-    (tmp / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
-    shutil.rmtree(out_dir, ignore_errors=True)
-    os.replace(tmp, out_dir)
+    try:
+        with writing(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+        for split, (x, y) in splits.items():
+            # (N, 1, H, W) float32: the layout the models take, so training maps it without a copy.
+            xs = ((x.astype(np.float32) - np.float32(norm["shift"])) / np.float32(norm["scale"]))[:, None]
+            ys = encode(y, encoding, num_classes)
+            for name, array in ((f"x_{split}.npy", xs), (f"y_{split}.npy", ys)):
+                with writing(tmp / name):
+                    np.save(tmp / name, array)
+            meta["splits"][split] = {
+                "x": {"shape": list(xs.shape), "dtype": str(xs.dtype)},
+                "y": {"shape": list(ys.shape), "dtype": str(ys.dtype)},
+                "stats": {"mean": float(xs.mean()), "std": float(xs.std()), "min": float(xs.min()),
+                          "max": float(xs.max())},
+            }
+        write_text(tmp / "meta.json", json.dumps(meta, indent=2) + "\n")
+        with writing(out_dir):
+            shutil.rmtree(out_dir, ignore_errors=True)
+            os.replace(tmp, out_dir)
+    finally:  # a write that failed (a full disk) leaves no half variant taking the space
+        shutil.rmtree(tmp, ignore_errors=True)
     return meta
 
 

@@ -25,8 +25,8 @@ from tqdm import tqdm
 from fmnist.data.classes import DIGITS, FASHION_CLASSES
 from fmnist.console import progress_bars
 from fmnist.data.idx import read_idx, write_idx
-from fmnist.errors import DataError
-from fmnist.files import md5sum, write_json
+from fmnist.errors import DataError, storage_fault
+from fmnist.files import md5sum, write_json, writing
 from fmnist.params import Data
 
 FILES = {
@@ -122,6 +122,8 @@ def _download_file(name: str, bases: list[str], md5: str | None, raw_dir: Path, 
                 try:
                     _fetch(url, tmp, data.timeout)
                 except (urllib.error.URLError, OSError, TimeoutError) as exc:
+                    if (full := storage_fault(exc, raw_dir / name)) is not None:
+                        raise full from None  # our disk, not the mirror: no retry will help
                     reason = getattr(exc, "reason", exc)
                     faults.append(f"{url}: {reason}")
                     if isinstance(exc, urllib.error.HTTPError) and exc.code == 404:
@@ -147,17 +149,18 @@ def _from_folder(folder: Path, name: str, raw_dir: Path, md5: str | None) -> Non
     if md5 is None and (gz.exists() or plain.exists()):  # no checksum: it must read as IDX; a fault names it
         read_idx(gz if gz.exists() else plain, ndim=1 if "-labels-" in name else 3)
     try:
-        if gz.exists():
-            shutil.copyfile(gz, tmp)
-        elif plain.exists():
-            with open(plain, "rb") as src, open(tmp, "wb") as raw, \
-                    gzip.GzipFile(filename="", mode="wb", compresslevel=6, fileobj=raw, mtime=0) as dst:
-                shutil.copyfileobj(src, dst)
-        else:
-            raise DataError(f"{gz}: missing from data.source (expected {name} or {plain.name})")
-        if md5 is not None and (got := md5sum(tmp)) != md5:
-            raise DataError(f"{gz}: MD5 mismatch (got {got}, expected {md5})")
-        os.replace(tmp, raw_dir / name)
+        with writing(raw_dir / name):  # a full disk names the file, not the folder read from
+            if gz.exists():
+                shutil.copyfile(gz, tmp)
+            elif plain.exists():
+                with open(plain, "rb") as src, open(tmp, "wb") as raw, \
+                        gzip.GzipFile(filename="", mode="wb", compresslevel=6, fileobj=raw, mtime=0) as dst:
+                    shutil.copyfileobj(src, dst)
+            else:
+                raise DataError(f"{gz}: missing from data.source (expected {name} or {plain.name})")
+            if md5 is not None and (got := md5sum(tmp)) != md5:
+                raise DataError(f"{gz}: MD5 mismatch (got {got}, expected {md5})")
+            os.replace(tmp, raw_dir / name)
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -88,6 +88,9 @@ def connect(uri: str):
     import mlflow
     from mlflow import MlflowClient
 
+    # A locked sqlite store makes MLflow log every failed query with its whole traceback; the fault reaches
+    # the user once, as our one warning line.
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
     mlflow.set_tracking_uri(uri)  # log_model and the registry go through the fluent API
     with sqlite_lock(uri):  # opening a new store creates its tables: one process at a time
         client = MlflowClient(tracking_uri=uri)

@@ -20,6 +20,11 @@ from fmnist.tracking.metrics import log_metrics, log_missing_history
 from fmnist.tracking.model import log_model
 from fmnist.tracking.outputs import read_history, read_run_file, write_run_file
 from fmnist.tracking.provenance import git_commit, log_params, run_group, run_params, run_tags
+from fmnist.tracking.worker import Worker
+
+BUSY_WARNING = 10.0   # seconds a tracking call may wait on the store before the user hears of it
+FINISH_WAIT = 300.0   # seconds the finished stage waits for the tracking calls still queued
+INTERRUPT_WAIT = 1.5  # ... and an interrupted one, to mark the run KILLED (a resume continues it anyway)
 
 
 def system_metrics(run_id: str, uri: str, resume: bool):
@@ -46,6 +51,10 @@ class TrainingRun:
 
     An interrupted run resumed from its checkpoint continues the same MLflow run: its id is kept in
     the checkpoint folder until training completes.
+
+    `on_epoch` hands the epoch to a background thread (fmnist.tracking.worker) and returns at once: a store
+    that is slow or locked by another process (sqlite waits 20 s per query) never holds training up; one
+    that stays locked costs the usual warning. `log_epoch` logs in the caller's thread.
     """
 
     STEPS = ("the run with its params and tags", "epoch metrics", "the history and loss curve", "the model")
@@ -67,6 +76,7 @@ class TrainingRun:
         self.model_tags: dict = {}
         self.timing_path = Path(timing_path) if timing_path else self.weights_path.with_suffix(".timing.json")
         self.monitor = None
+        self.worker, self.busy_said = Worker(), False
 
     # A fault in step i means nothing from step i on is logged: tell the user exactly that, once.
     def _fail(self, step: int, exc: BaseException, epoch: int | None = None, missing=None) -> None:
@@ -159,6 +169,15 @@ class TrainingRun:
         except Exception as exc:  # noqa: BLE001
             self._fail(1, exc, epoch=int(row["epoch"]))
 
+    def on_epoch(self, row: dict) -> None:
+        """`log_epoch` in the background: training goes on at once."""
+        row = dict(row)
+        self.worker.submit(lambda: self.log_epoch(row))
+        if not self.busy_said and self.worker.stuck_for() > BUSY_WARNING:
+            self.busy_said = True
+            warn(f"MLflow tracking at {safe_uri(self.uri)} has not answered for {BUSY_WARNING:.0f} s (a store "
+                 "locked by another process?); training goes on and the epochs are logged when it answers.")
+
     def _finish(self) -> None:
         """After training: fill in any epochs the run lacks, log the curves and the model."""
         if not self._ensure_started():
@@ -190,17 +209,25 @@ class TrainingRun:
             self.monitor, monitor = None, self.monitor
             monitor.finish()  # logs what it holds; it never raises
 
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            self._finish()
+    def _end(self, status: str) -> None:
         self._stop_monitor()
-        status = "FINISHED" if exc_type is None else "KILLED" if exc_type is KeyboardInterrupt else "FAILED"
         if self.active:
             try:
                 with quiet():
                     self.client.set_terminated(self.run_id, status=status)
             except Exception as exc_end:  # noqa: BLE001
                 self._fail(0, exc_end, missing=[f"the run's end (status {status})"])
+
+    def __exit__(self, exc_type, exc, tb):
+        """Finish (or close) the run after the epochs still queued; an interrupted stage waits a moment only."""
+        status = "FINISHED" if exc_type is None else "KILLED" if issubclass(exc_type, KeyboardInterrupt) else "FAILED"
+        if exc_type is None:
+            self.worker.submit(self._finish)
+        self.worker.submit(lambda: self._end(status))
+        if not self.worker.wait(FINISH_WAIT if exc_type is None else INTERRUPT_WAIT) and exc_type is None:
+            self.not_logged, self.error = ["whatever was still queued"], f"no answer within {FINISH_WAIT:.0f} s"
+            warn(f"MLflow tracking at {safe_uri(self.uri)} did not answer within {FINISH_WAIT:.0f} s; the run "
+                 f"of {self.experiment} may lack its last epochs, curves or model: `fmnist mlflow sync` logs them.")
         if exc_type is None:  # the run file is a DVC out: written when the stage succeeds, logged or not
             self.resume_file.unlink(missing_ok=True)
             write_run_file(self.run_file, self.record())

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from fmnist import interrupts
 from fmnist.files import atomic, temp_of
 from fmnist.params import ExperimentSettings
 
@@ -22,9 +23,10 @@ def fingerprint(cfg: ExperimentSettings, meta: dict) -> str:
 
 
 def save_atomic(obj, path: Path) -> None:
-    """torch.save to a temp file, then rename: a kill mid-write never leaves a half file in place."""
-    with atomic(path) as tmp:
-        torch.save(obj, tmp)
+    """torch.save to a temp file, then rename: a kill mid-write never leaves a half file in place. Through a file
+    object: given a path, torch reports a full disk as `unexpected pos`, with no OSError behind it to name."""
+    with atomic(path) as tmp, open(tmp, "wb") as f:
+        torch.save(obj, f)
 
 
 @dataclasses.dataclass
@@ -41,9 +43,18 @@ class Checkpoint:
     def __init__(self, folder, key: str, device: torch.device):
         self.path = Path(folder) / "last.pt"
         self.key, self.device = key, device
+        self.name = ""
+
+    def _doing(self, epoch: int) -> None:
+        """What an interrupt says from now on: where `dvc repro` takes training up again."""
+        interrupts.doing(f"training {self.name}",
+                         f"`dvc repro` resumes it from its checkpoint after epoch {epoch}" if epoch else
+                         "no epoch had finished: `dvc repro` trains it from epoch 1")
 
     def load_or_start(self, name: str, model, optimizer, schedule, say: bool) -> Progress:
         """Restore the state when the checkpoint matches `key`; else a fresh start. `say`: print which."""
+        self.name = name
+        self._doing(0)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temp_of(self.path).unlink(missing_ok=True)  # the temp file of a write that was killed half-way
         state = self._read()
@@ -58,12 +69,14 @@ class Checkpoint:
         schedule.load_state_dict(state["schedule"])
         if say:
             print(f"{name}: resuming after epoch {state['epoch']} from {self.path}")
+        self._doing(state["epoch"])
         return Progress(state["epoch"], state["history"], state["seconds"])
 
     def save(self, progress: Progress, model, optimizer, schedule) -> None:
         save_atomic({"fingerprint": self.key, "epoch": progress.epoch, "seconds": progress.seconds,
                      "history": progress.history, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                      "schedule": schedule.state_dict()}, self.path)
+        self._doing(progress.epoch)
 
     def discard(self) -> None:
         self.path.unlink(missing_ok=True)

@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Stage commands call `python`: make it the virtualenv's.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: run demo relink test test-fast bench install lock clean help
+.PHONY: run demo relink test test-fast bench gpu-carry install lock clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -70,6 +70,10 @@ bench: $(STAMP)  ## benchmarks: throughput vs seed-style, each CPU setting, ever
 	$(BIN)/python bench/knobs.py --device $$($(BIN)/python -c 'import torch; print("cuda" if torch.cuda.is_available() else "cpu")')
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/table.py --write
+
+# For a lent GPU (bench/README.md, "A lent GPU"): what its run carries, in the git-ignored .carry/.
+gpu-carry: $(STAMP)  ## .carry/: the real IDX files (DATA=folder, default ../shared/fashion-mnist) and the wheels a GPU run needs
+	$(BIN)/python bench/carry.py $(if $(DATA),--data $(DATA))
 
 clean:  ## remove caches and the virtualenv (not data or DVC's cache)
 	rm -rf $(VENV) .pytest_cache src/*.egg-info

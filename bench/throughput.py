@@ -55,6 +55,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # Steps per timed run: about 5-15 s per run on 2 CPU cores; --steps overrides.
 DEFAULT_STEPS = {"tiny": 30, "asl": 150, "resnet": 8}
 QUICK_STEPS = {"tiny": 3, "asl": 5, "resnet": 2}
+# On a GPU the fmnist loop is many times faster: more steps, so that its runs last long enough to time
+# (the seed-style runs, about 50 us per image, take most of the time).
+CUDA_STEPS = {"tiny": 60, "asl": 300, "resnet": 40}
 EPOCH_IMAGES = 48_000  # one epoch of the resnet recipe: the training split without validation
 VAL_SIZE = 100  # validation images of the benchmark data: evaluated between epochs, never timed
 
@@ -299,7 +302,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--models", nargs="+", default=list(EXPERIMENTS), choices=list(EXPERIMENTS))
     parser.add_argument("--steps", type=int, help="timed steps per run for every model "
-                        f"(default per model: {', '.join(f'{k} {v}' for k, v in DEFAULT_STEPS.items())})")
+                        f"(default per model: {', '.join(f'{k} {v}' for k, v in DEFAULT_STEPS.items())}; "
+                        f"on CUDA {', '.join(f'{k} {v}' for k, v in CUDA_STEPS.items())})")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs of each implementation (median)")
     parser.add_argument("--warmup", type=int, default=2, help="steps of the untimed warm-up run")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's, one per core)")
@@ -328,7 +332,8 @@ def main(argv=None) -> dict:
         for model in args.models:
             cfg = dataclasses.replace(params.experiment(EXPERIMENTS[model]), epochs=1, epoch_limit=None,
                                       train_split="train", track_test=False, device=args.device)
-            steps = args.steps if args.steps is not None else (QUICK_STEPS if args.quick else DEFAULT_STEPS)[model]
+            steps = args.steps if args.steps is not None else (
+                QUICK_STEPS if args.quick else CUDA_STEPS if device.type == "cuda" else DEFAULT_STEPS)[model]
             result["models"][model] = bench_model(model, cfg, steps, args.warmup, args.repeats, device,
                                                   Path(tmp) / model)
     result["machine"]["load_after"] = load_average()

@@ -3,9 +3,10 @@ the device's image lacks, so that bench/gpu.py runs there offline on its own pyt
 
     .venv/bin/python bench/carry.py [--data ../shared/fashion-mnist] [--out .carry]
 
-The device's image has torch, numpy, scikit-learn, matplotlib, pyyaml, tqdm, pillow and pytest, but no pydantic,
-which loading params.yaml needs; pydantic-core is compiled, so its CPython 3.12 manylinux x86-64 wheel is fetched
-(the device's python3 is 3.12), at the versions requirements.lock pins. bench/gpu.sh installs them there.
+The device's image has torch, numpy, scikit-learn, matplotlib, pandas, pyyaml, tqdm, pillow and pytest, but neither
+pydantic nor ruamel.yaml, which loading params.yaml needs; pydantic-core is compiled, so its CPython 3.12 manylinux
+x86-64 wheel is fetched (the device's python3 is 3.12), at the versions requirements.lock pins. bench/gpu.sh
+installs them there. tests/test_gpu_script.py checks that every package the run imports is in one of the two lists.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from fmnist.data.sources import FILES
 
 ROOT = Path(__file__).resolve().parents[1]
 # What the project imports that the device lacks, with what they need (their Requires-Dist).
-WHEELS = ("pydantic", "pydantic-core", "annotated-types", "typing-inspection", "typing-extensions")
+WHEELS = ("pydantic", "pydantic-core", "annotated-types", "typing-inspection", "typing-extensions", "ruamel-yaml")
+# What the project imports that the device's image has (the device library's KINDS.md, read 2026-11-17).
+DEVICE_HAS = ("torch", "numpy", "scikit-learn", "matplotlib", "pandas", "pillow", "pyyaml", "tqdm", "pytest")
 PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64")
 LIMIT_MB = 64  # what one device call carries, the working tree included
 

@@ -111,3 +111,30 @@ def test_bad_arguments_are_one_line(tmp_path):
                           (["--keep", str(tmp_path / "none.json")], "holds no gpu.py record")):
         proc = subprocess.run([sys.executable, script, *argv], cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert proc.returncode != 0 and message in proc.stderr.strip().splitlines()[-1], (argv, proc.stderr)
+
+
+def test_every_package_the_gpu_run_imports_is_on_the_device_or_carried():
+    """The device is offline with its own packages (bench/carry.py's DEVICE_HAS); the rest travel as wheels
+    (WHEELS). The run imports the library but its MLflow tracking, and these bench scripts."""
+    import ast
+    import importlib.metadata
+
+    carry = bench_module("carry")
+    scripts = [ROOT / "bench" / f"{name}.py" for name in ("gpu", "throughput", "knobs", "flops")]
+    files = [p for p in (ROOT / "src" / "fmnist").rglob("*.py") if "tracking" not in p.parts] + scripts
+    local = {"fmnist", *(p.stem for p in (ROOT / "bench").glob("*.py"))}
+    modules = set()
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                modules |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                modules.add(node.module.split(".")[0])
+    modules -= local | set(sys.stdlib_module_names)
+    known = importlib.metadata.packages_distributions()
+    normal = lambda name: name.lower().replace("_", "-").replace(".", "-")  # noqa: E731
+    found = {module: {normal(d) for d in known.get(module, [])} for module in modules}
+    allowed = set(carry.WHEELS) | set(carry.DEVICE_HAS) | {"mlflow"}  # mlflow: predict's MLflow URIs only
+    assert all(found.values()), f"imports of no installed package: {[m for m, d in found.items() if not d]}"
+    missing = {m: d for m, d in found.items() if not d & allowed}
+    assert not missing, f"imported, neither on the device nor carried (bench/carry.py): {missing}"

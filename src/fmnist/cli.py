@@ -7,7 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from fmnist.console import stage
+from fmnist import interrupts
+from fmnist.console import speak_plainly, stage
 
 
 @stage
@@ -95,6 +96,9 @@ COMMANDS = {  # name: (function, the line `fmnist --help` shows for it)
 
 
 def main(argv=None):
+    if argv is None:  # the `fmnist` program: Ctrl-C is one line, and so is any name the terminal cannot show
+        interrupts.install()
+        speak_plainly()
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(
         prog="fmnist", formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -61,8 +61,9 @@ def stage(main):
 
     @functools.wraps(main)
     def run(argv=None):
-        interrupts.install()
-        speak_plainly()
+        if argv is None:  # run as a program (a stage script; `fmnist` installs them itself), not from Python
+            interrupts.install()
+            speak_plainly()
         interrupts.doing("running " + shlex.join([os.path.basename(sys.argv[0] or "fmnist"), *sys.argv[1:]]))
         try:
             with interrupts.inside():

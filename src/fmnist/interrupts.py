@@ -41,7 +41,7 @@ def doing(what: str, resume: str | None = None) -> None:
 
 def line(signum: int) -> str:
     """The line an interrupt prints."""
-    what = _state["what"] or os.path.basename(sys.argv[0] or "fmnist")
+    what = _state["what"] or f"starting {os.path.basename(sys.argv[0] or 'fmnist')}"
     resume = _state["resume"] or "nothing is lost: `dvc repro` runs it again"
     return f"interrupted ({SIGNALS.get(signum, signum)}) while {what}; {resume}"
 
@@ -79,12 +79,15 @@ def exit_now(signum: int) -> None:
 
 
 def exit_after(signum: int) -> None:
-    """The stage wrapper's end of an interrupt that unwound main(): the line, then a normal exit (atexit
-    handlers run; the watchdog still ends the process if one of them hangs)."""
+    """The stage wrapper's end of an interrupt once main() has unwound (temp files removed, the run closed):
+    the line, and out. Not through the interpreter's own exit: it would close the sqlite connection that a
+    tracking thread still waits on, and wait with it (up to 20 s on a locked store)."""
+    if not _state["installed"]:  # main() called from Python (a test): a plain exit, nothing of the caller's touched
+        print(line(signum), file=sys.stderr)
+        sys.exit(128 + signum)
     _state["signal"] = _state["signal"] or signum
     hush()
-    say(signum)
-    sys.exit(128 + signum)
+    exit_now(signum)
 
 
 def _handler(signum, frame):

@@ -22,7 +22,6 @@ from fmnist.tracking.outputs import read_history, read_run_file, write_run_file
 from fmnist.tracking.provenance import git_commit, log_params, run_group, run_params, run_tags
 from fmnist.tracking.worker import Worker
 
-BUSY_WARNING = 10.0   # seconds a tracking call may wait on the store before the user hears of it
 FINISH_WAIT = 300.0   # seconds the finished stage waits for the tracking calls still queued
 INTERRUPT_WAIT = 1.5  # ... and an interrupted one, to mark the run KILLED (a resume continues it anyway)
 
@@ -76,7 +75,7 @@ class TrainingRun:
         self.model_tags: dict = {}
         self.timing_path = Path(timing_path) if timing_path else self.weights_path.with_suffix(".timing.json")
         self.monitor = None
-        self.worker, self.busy_said = Worker(), False
+        self.worker = Worker()
 
     # A fault in step i means nothing from step i on is logged: tell the user exactly that, once.
     def _fail(self, step: int, exc: BaseException, epoch: int | None = None, missing=None) -> None:
@@ -173,10 +172,6 @@ class TrainingRun:
         """`log_epoch` in the background: training goes on at once."""
         row = dict(row)
         self.worker.submit(lambda: self.log_epoch(row))
-        if not self.busy_said and self.worker.stuck_for() > BUSY_WARNING:
-            self.busy_said = True
-            warn(f"MLflow tracking at {safe_uri(self.uri)} has not answered for {BUSY_WARNING:.0f} s (a store "
-                 "locked by another process?); training goes on and the epochs are logged when it answers.")
 
     def _finish(self) -> None:
         """After training: fill in any epochs the run lacks, log the curves and the model."""

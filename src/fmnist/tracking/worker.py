@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import queue
 import threading
-import time
 from typing import Callable
 
 
@@ -19,7 +18,6 @@ class Worker:
         self._idle.set()
         self._lock = threading.Lock()
         self._pending = 0
-        self._since: float | None = None  # when the task now running began
         self._name, self._thread = name, None
 
     def submit(self, task: Callable[[], None]) -> None:
@@ -36,21 +34,14 @@ class Worker:
         """Wait until every task given so far has run; False when `timeout` seconds passed first."""
         return self._idle.wait(timeout)
 
-    def stuck_for(self) -> float:
-        """Seconds the task now running has taken so far (0 when idle)."""
-        since = self._since
-        return 0.0 if since is None else time.monotonic() - since
-
     def _run(self) -> None:
         while True:
             task = self._tasks.get()
-            self._since = time.monotonic()
             try:
                 task()
             except BaseException:  # noqa: BLE001 - a task reports its own faults; the thread must go on
                 pass
             finally:
-                self._since = None
                 with self._lock:
                     self._pending -= 1
                     if self._pending == 0:

@@ -65,9 +65,10 @@ test: $(STAMP)  ## the whole test suite, slow tests included
 test-fast: $(STAMP)  ## the suite without the slow tests (real servers, browser)
 	$(BIN)/python -m pytest -q -m "not slow"
 
-bench: $(STAMP)  ## benchmarks: throughput vs seed-style, each CPU setting, every stage at full size; README table (~22 min on 2 CPU cores)
+bench: $(STAMP)  ## benchmarks: throughput vs seed-style, each CPU setting, the CPU against its limit, every stage at full size; README table (~25 min on 2 CPU cores)
 	$(BIN)/python bench/throughput.py
 	$(BIN)/python bench/knobs.py --device $$($(BIN)/python -c 'import torch; print("cuda" if torch.cuda.is_available() else "cpu")')
+	$(BIN)/python bench/flops.py
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/table.py --write
 

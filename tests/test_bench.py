@@ -87,6 +87,36 @@ def test_knobs_smoke_run_measures_every_variant_and_restores_torch(tmp_path):
     assert not torch.are_deterministic_algorithms_enabled() and torch.get_num_threads() == threads
 
 
+def test_flops_smoke_run_counts_each_step_against_the_matmul_rate(tmp_path):
+    out = tmp_path / "flops.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "flops.py"), "--quick", "--models", "tiny", "asl",
+                           "--json", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    [run] = json.loads(out.read_text())
+    assert run["benchmark"] == "flops" and run["quick"] is True and set(run["models"]) == {"tiny", "asl"}
+    assert positive(run["peak"]["gflop_s"]) and run["peak"]["runs"] == [run["peak"]["gflop_s"]]
+    # forward and backward of asl at 28x28: the three convolutions and two linear layers, by hand
+    convs = [(1, 75, 28 * 28, False), (75, 50, 14 * 14, True), (50, 25, 7 * 7, True)]  # input needs no gradient
+    mflop = sum(2 * i * o * 9 * px * (3 if grad else 2) for i, o, px, grad in convs) + 2 * 3 * (400 * 512 + 512 * 10)
+    asl = run["models"]["asl"]
+    assert math.isclose(asl["mflop_per_image"], mflop / 1e6)
+    assert math.isclose(asl["gflop_s"], asl["img_s"] * asl["mflop_per_image"] / 1e3)
+    assert math.isclose(asl["share_of_peak"], asl["gflop_s"] / run["peak"]["gflop_s"])
+    for r in run["models"].values():
+        layers = r["profile"]["layers"]
+        assert layers == sorted(layers, key=lambda x: -x["ms"]) and r["slowest_layer"] == layers[0]
+        assert 0 < r["slowest_layer"]["share_of_step"] <= 1
+        # every FLOP of the step belongs to one layer (tiny's convolutions run outside its layers on CPU)
+        assert math.isclose(sum(x["mflop_per_step"] for x in layers), r["mflop_per_image"] * r["batch_size"])
+    [outside] = [x for x in run["models"]["tiny"]["profile"]["layers"] if x["layer"] == "(outside its layers)"]
+    assert outside["mflop_per_step"] > 0
+    # the README names each slowest layer and what would lift it
+    table = bench_module("table")
+    rows = [line for line in table.flops_table(run) if line.startswith("| `")]
+    assert len(rows) == 2 and all(row.count("|") == 10 and table.lift(r["slowest_layer"], run["peak"]["gflop_s"]) in row
+                                  for row, r in zip(rows, run["models"].values()))
+
+
 def test_readme_performance_section_matches_the_results():
     table = bench_module("table")
     section = table.readme_section((ROOT / "README.md").read_text())

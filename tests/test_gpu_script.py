@@ -59,6 +59,16 @@ def test_the_tiny_rehearsal_runs_every_step(tmp_path):
     [(name, seed)] = steps["e"].items()
     assert name.endswith("seed 1") and len(seed["test_acc"]) == 1
 
+    # the README's rows for such a record: one per part, and the GPU targets read from steps c and d
+    table = bench_module("table")
+    rows = table.gpu_section(run)
+    parts = [(step, name) for step, p in steps.items() for name, e in p.items() if "status" in e]
+    assert len([r for r in rows if r.startswith("| ") and not r.startswith("| step")]) == len(parts)
+    targets = dict((row[0], row[2:]) for row in table.targets(table.load("cpu"), {"throughput": None, "gpu": run}))
+    assert targets["default training of all experiments, GPU"] == (f"{summary['train_seconds'] / 60:.1f} min (3 of 7)",
+                                                                    "incomplete")
+    assert targets["`resnet` test accuracy in <= 60 s of training, one H100/H200"][1] in ("met", "**not met**")
+
 
 def test_a_part_that_fails_or_runs_out_of_time_is_recorded_and_the_run_goes_on(tmp_path, monkeypatch):
     import torch

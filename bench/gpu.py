@@ -90,6 +90,11 @@ def git_commit() -> str | None:
     return None
 
 
+def child_env() -> dict:
+    """The environment of a child python (pytest, `fmnist predict`): the project's src/ on its path, as here."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))}
+
+
 def load_runs(path: Path) -> list[dict]:
     return json.loads(path.read_text()) if path.exists() else []
 
@@ -221,7 +226,7 @@ class Steps:
         if self.tiny:  # resnet at width 4: the full width trains at about 50 images/s on 2 busy cores
             cfg = dataclasses.replace(cfg, epoch_limit=epochs or 1, batch_size=min(cfg.batch_size, 50),
                                       eval_batch_size=min(cfg.eval_batch_size, 500),
-                                      model_config={**cfg.model_config, "width": 4} if cfg.model == "resnet" else {})
+                                      model_config={**cfg.model_config, "width": 4} if cfg.model == "resnet" else cfg.model_config)
         return cfg
 
     # a. correctness on the device
@@ -252,9 +257,8 @@ class Steps:
 
     def cuda_tests(self, entry: dict) -> None:
         left = self.run.step_deadline - time.perf_counter()
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))}
         proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", *CUDA_TESTS],
-                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=max(left - 2, 1))
+                              cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=max(left - 2, 1))
         lines = proc.stdout.strip().splitlines()
         entry.update(tests=CUDA_TESTS, returncode=proc.returncode, summary=lines[-1] if lines else "",
                      skipped=[line for line in lines if line.startswith("SKIPPED")])
@@ -297,10 +301,9 @@ class Steps:
         for i, image in enumerate(images):
             files.append(self.work / f"test{i}.png")
             Image.fromarray(image).save(files[-1])
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))}
         for name, weights in list(trained.items())[:1 if self.tiny else None]:  # each run imports torch again
             proc = subprocess.run([sys.executable, "-m", "fmnist.cli", "predict", *map(str, files), "--model", str(weights)],
-                                  cwd=self.work, env=env, capture_output=True, text=True, timeout=120)
+                                  cwd=self.work, env=child_env(), capture_output=True, text=True, timeout=120)
             entry[name] = {"returncode": proc.returncode, "lines": proc.stdout.strip().splitlines()[-3:],
                            "stderr": proc.stderr.strip()[-500:]}
             if proc.returncode != 0 or len(entry[name]["lines"]) != len(files):
@@ -350,8 +353,7 @@ class Steps:
             epoch = reached[0]["epoch"]
             entry["first_at_95"] = {"epoch": epoch, "train_seconds": round(sum(
                 r["seconds"] for r in entry["epochs"][:epoch]), 2), "test_acc": reached[0]["test_acc"]}
-        if entry["status"] == "ok":
-            self.resnet_entry = entry
+        self.resnet_entry = entry  # step d's resnet, finished or not: training it again would not fit either
         self.run.save()
 
     # d. every experiment at its default epochs
@@ -372,8 +374,9 @@ class Steps:
                 self.run.part("d", name, lambda e: e.update(status="skipped", reason=f"--tiny trains {TINY_D}"))
                 continue
             if name == "resnet" and self.resnet_entry is not None:
-                self.run.record["steps"]["d"][name] = {"status": "ok", "from": "step c", **{
-                    k: self.resnet_entry[k] for k in ("train_seconds", "test_accuracy", "planned_epochs", "seconds")}}
+                self.run.record["steps"]["d"][name] = {"from": "step c", **{
+                    k: v for k, v in self.resnet_entry.items() if k in ("status", "train_seconds", "test_accuracy",
+                                                                        "planned_epochs", "seconds", "estimated_train_seconds")}}
                 continue
             entry = self.run.part("d", name, lambda e, name=name: train(
                 self.run, e, name, self.recipe(name), self.real(self.params.experiment(name).variant), self.work / "d"))
@@ -391,7 +394,9 @@ class Steps:
     # e. more seeds
     def e(self) -> None:
         if self.real is None:
-            return
+            self.run.part("e", "data", self.real_data)
+            if self.real is None:
+                return
         seeds = SPREAD["seeds"][:1] if self.tiny else SPREAD["seeds"]
         for seed in seeds:
             for name in SPREAD["variants"][:1] if self.tiny else SPREAD["variants"]:

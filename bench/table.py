@@ -170,9 +170,12 @@ def flops_table(f: dict | None) -> list[str]:
                "its FLOPs per image those of one forward and backward pass as `torch.utils.flop_counter` counts them "
                f"(matrix multiplies and convolutions), against a {peak['what']} that ran at {peak['gflop_s']:.0f} "
                f"GFLOP/s in the same run, blocks interleaved, median of {f['settings']['repeats']}; load average "
-               f"{load} on {m['cores']} cores: the machine was shared with other work, so both rates are below an idle "
-               "machine's and the share is the figure to compare; the slowest layer from `torch.profiler`, forward and "
-               "backward per step, its times inflated by the profiler):", "",
+               f"{load} on {m['cores']} cores" + (
+                   ": the machine was shared with other work, so every rate is below an idle machine's, and not by "
+                   "the same factor (a step of many small operations waits on the other work more often than one "
+                   "large product does)" if m["load_before"][0] > m["cores"] / 2 else "")
+               + "; the slowest layer from `torch.profiler`, forward and backward per step, its times inflated by the "
+                 "profiler):", "",
            "| model | batch | MFLOP per training image | training images/s | GFLOP/s | share of the matmul rate "
            "| Keras 3 images/s | slowest layer: share of the step | what would lift it, arithmetic unchanged |",
            "|---|---:|---:|---:|---:|---:|---:|---|---|"]

@@ -6,7 +6,7 @@
 
 In order:
   a. correctness: the tests that skip without CUDA; each model two epochs on tiny data, torch.compile off,
-     then evaluation, the served model against the CPU's and `fmnist predict`, then compile on;
+     then evaluation, the served model against the CPU's and `fmnist predict` on the device, then compile on;
   b. training throughput per model: seed-style, fmnist and the model alone (throughput.py);
   c. `resnet` at its defaults on the real images: test accuracy after every epoch against the training seconds;
   d. every experiment of params.yaml at its default epochs on the real images, through the library functions the
@@ -293,7 +293,7 @@ class Steps:
                 entry.update(status="failed", error=f"{name}: the served model's probabilities do not sum to 1")
 
     def predict(self, entry: dict, trained: dict, raw: Path) -> None:
-        """`fmnist predict` on three test images saved as PNG files, with each model's weights."""
+        """`fmnist predict --device <this device>` on three test images saved as PNG files, with each model's weights."""
         from PIL import Image
 
         images = load_raw(raw)["test"][0][:3]
@@ -302,7 +302,8 @@ class Steps:
             files.append(self.work / f"test{i}.png")
             Image.fromarray(image).save(files[-1])
         for name, weights in list(trained.items())[:1 if self.tiny else None]:  # each run imports torch again
-            proc = subprocess.run([sys.executable, "-m", "fmnist.cli", "predict", *map(str, files), "--model", str(weights)],
+            proc = subprocess.run([sys.executable, "-m", "fmnist.cli", "predict", *map(str, files), "--model", str(weights),
+                                   "--device", self.device.type],
                                   cwd=self.work, env=child_env(), capture_output=True, text=True, timeout=120)
             entry[name] = {"returncode": proc.returncode, "lines": proc.stdout.strip().splitlines()[-3:],
                            "stderr": proc.stderr.strip()[-500:]}

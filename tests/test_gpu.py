@@ -44,3 +44,26 @@ def test_tiny_on_cuda_is_the_same_function_as_on_cpu():
     on_gpu = model.cuda()(x.cuda()).cpu()
     assert torch.allclose(on_cpu, on_gpu, atol=1e-4)
 
+
+
+def test_predict_on_cuda_gives_the_classes_the_cpu_gives(prepared, tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    from fmnist.cli import main as fmnist
+
+    train_experiment("gpu", RESNET, prepared / RESNET.variant, tmp_path / "w.pt", tmp_path / "h.csv",
+                     tmp_path / "ck", progress=False)
+    capsys.readouterr()  # the epochs' lines
+    images = []
+    for i, pixels in enumerate(np.random.default_rng(5).integers(0, 256, (4, 28, 28), dtype=np.uint8)):
+        images.append(str(tmp_path / f"{i}.png"))
+        Image.fromarray(pixels).save(images[-1])
+    probs = {}
+    for device in ("cpu", "cuda"):
+        assert fmnist(["predict", *images, "--model", str(tmp_path / "w.pt"), "--device", device, "--top", "10"]) == 0
+        probs[device] = [dict((c, float(p)) for c, p in (pair.split(" ") for pair in line.split(": ", 1)[1].split(", ")))
+                         for line in capsys.readouterr().out.splitlines()]
+    assert len(probs["cuda"]) == 4
+    for on_gpu, on_cpu in zip(probs["cuda"], probs["cpu"]):  # bf16 on the GPU, float32 on the CPU
+        assert on_gpu.keys() == on_cpu.keys() and all(abs(on_gpu[c] - on_cpu[c]) < 0.03 for c in on_cpu)

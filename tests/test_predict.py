@@ -177,3 +177,19 @@ def test_a_missing_model_is_one_clear_line(tmp_path, capsys):
         fmnist(["predict", str(image), "--model", str(tmp_path / "none.pt")])
     assert exit_.value.code == 2
     assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'none.pt'}: no such weights file (train it with dvc repro)"
+
+
+def test_device_picks_where_the_model_runs_and_an_absent_one_is_one_line(weights, tmp_path, capsys):
+    import torch
+
+    image = save(tmp_path / "a.png", np.random.default_rng(4).integers(0, 256, (28, 28), dtype=np.uint8))
+    assert fmnist(["predict", str(image), "--model", str(weights)]) == 0
+    default = capsys.readouterr().out
+    assert fmnist(["predict", str(image), "--model", str(weights), "--device", "cpu"]) == 0
+    assert capsys.readouterr().out == default
+    for device in ["tpu", "cuda:x"] + ([] if torch.cuda.is_available() else ["cuda"]):
+        with pytest.raises(SystemExit) as exit_:
+            fmnist(["predict", str(image), "--model", str(weights), "--device", device])
+        assert exit_.value.code == 2
+        err = capsys.readouterr().err.strip().splitlines()[-1]
+        assert err.endswith(f"--device {device}: not a device here (cpu, cuda, cuda:N, mps or auto)")

@@ -11,6 +11,7 @@ error naming it; the other files are still classified, and the exit status is th
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -22,8 +23,8 @@ from fmnist.errors import DataError, FmnistError
 class Predictor:
     """Class probabilities for raw images (N, H, W) uint8 of `self.size`, from a weights file or an MLflow model."""
 
-    def __init__(self, source: str):
-        self.source = source
+    def __init__(self, source: str, device: str = "cpu"):
+        self.source, self.device = source, device  # where a weights file's model runs
         self.note = None  # a line for stderr, e.g. that the model was trained on synthetic data
         if source.startswith(("models:/", "runs:/")) or "://" in source:
             self._from_mlflow(source)
@@ -33,7 +34,7 @@ class Predictor:
     def _from_weights(self, path: str) -> None:
         from fmnist.served import load_served, predict_proba
 
-        served, weights = load_served(path)
+        served, weights = load_served(path, self.device)
         self.classes = list(weights.classes)
         self.size = tuple(weights.input_size)
         self._predict = lambda pixels: predict_proba(served, pixels[:, None], pixels=True)
@@ -70,6 +71,18 @@ class Predictor:
         return probs
 
 
+def device_of(name: str):
+    """The torch device `name` asks for, or None when it is unknown or absent here."""
+    from fmnist.device import resolve_device
+
+    if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", name):
+        return None
+    try:
+        return resolve_device(name)
+    except FmnistError:
+        return None
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="fmnist predict", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -78,11 +91,16 @@ def main(argv=None) -> int:
                         help="a weights file or an MLflow model URI (default: %(default)s)")
     parser.add_argument("--invert", action="store_true", help="the images are dark on a light ground (photos)")
     parser.add_argument("--top", type=int, default=1, metavar="K", help="show the K most likely classes")
+    parser.add_argument("--device", default="cpu",
+                        help="where a weights file's model runs: cpu (default), cuda, cuda:N, mps or auto")
     args = parser.parse_args(argv)
     if args.top < 1:
         parser.error("--top must be at least 1")
+    device = device_of(args.device)
+    if device is None:
+        parser.error(f"--device {args.device}: not a device here (cpu, cuda, cuda:N, mps or auto)")
 
-    predictor = Predictor(args.model)  # first: the images become the size the model was trained on
+    predictor = Predictor(args.model, device)  # first: the images become the size the model was trained on
     if predictor.note:
         print(predictor.note, file=sys.stderr)
     images, failed = {}, []

@@ -32,6 +32,9 @@ STORAGE = {
 }
 
 
+FULL = 1 << 20  # bytes: a write that failed with less than this free on its disk failed for want of space
+
+
 def chain(exc: BaseException):
     """`exc` and the exceptions it was raised from or while handling, outermost first."""
     seen = set()
@@ -51,10 +54,31 @@ def storage_fault(exc: BaseException, path: str | os.PathLike | None = None) -> 
         if isinstance(fault, OSError) and fault.errno in STORAGE:
             named = os.fsdecode(fault.filename) if isinstance(fault.filename, (str, bytes, os.PathLike)) else None
             target = os.fspath(path) if path is not None else None
-            other = named is not None and target is not None and named not in (target, target + ".tmp")
+            # Which file: the one written, except for a permission fault on another (a source that cannot be read).
+            # (shutil.copyfile names its source even when the disk it writes to is full.)
+            other = (fault.errno in (errno.EACCES, errno.EPERM) and named is not None and target is not None
+                     and named not in (target, target + ".tmp"))
             where = named if other or target is None else target
-            verb = "cannot open" if other and fault.errno in (errno.EACCES, errno.EPERM) else "cannot write"
+            verb = "cannot open" if other else "cannot write"
             where = f"{where}: " if where is not None else ""
             return StorageError(f"{where}{verb}: {STORAGE[fault.errno]}, then run `dvc repro` again "
                                 "(finished work is kept)")
+    refused = disk_refuses(path) if path is not None and any(isinstance(f, (OSError, RuntimeError))
+                                                              for f in chain(exc)) else None
+    if refused is not None:  # numpy's tofile says "N requested and M written", torch "unexpected pos": no errno
+        return storage_fault(OSError(refused, os.strerror(refused)), path)
     return None
+
+
+def disk_refuses(path: str | os.PathLike) -> int | None:
+    """ENOSPC when the file system that holds `path` is full, EROFS when it is read-only, else None."""
+    folder = os.path.abspath(os.fspath(path))
+    while not os.path.isdir(folder) and os.path.dirname(folder) != folder:
+        folder = os.path.dirname(folder)
+    try:
+        disk = os.statvfs(folder)
+    except OSError:
+        return None
+    if disk.f_flag & os.ST_RDONLY:
+        return errno.EROFS
+    return errno.ENOSPC if disk.f_bavail * disk.f_frsize < FULL else None

@@ -23,6 +23,7 @@ import collections
 import copy
 import dataclasses
 import datetime
+import os
 import statistics
 import time
 from pathlib import Path
@@ -246,7 +247,9 @@ def main(argv=None) -> dict:
     threads = torch.get_num_threads()
     result = {"benchmark": "flops", "device": device.type, "quick": args.quick,
               "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-              "machine": machine_info(device), "settings": {"repeats": args.repeats, "matmul_n": MATMUL_N}}
+              "machine": machine_info(device), "settings": {"repeats": args.repeats, "matmul_n": MATMUL_N,
+                           # OpenMP's settings change CPU figures a lot on a busy machine
+                           "env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")}}}
     log(f"flops: {', '.join(args.models)} and the {MATMUL_N}^3 matmul, {args.repeats} interleaved rounds")
     try:
         result.update(bench(args.models, args.repeats, device, args.quick, load_params(args.params)))

@@ -133,10 +133,10 @@ class Run:
             self.save()
             return entry
         self.save()
-        if self.device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(self.device)
         started = time.perf_counter()
         try:
+            if self.device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(self.device)
             with time_limit(left):
                 fn(entry)
             if entry["status"] == "running":
@@ -147,7 +147,8 @@ class Run:
             entry.update(status="failed", error=one_line(exc), traceback=traceback.format_exc()[-3000:])
         entry["seconds"] = round(time.perf_counter() - started, 2)
         if self.device.type == "cuda":
-            entry["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated(self.device) / 2**20)
+            with contextlib.suppress(RuntimeError):  # a CUDA error earlier in the part can leave the device unusable
+                entry["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated(self.device) / 2**20)
         self.save()
         print(f"   {step} {name}: {entry['status']}, {entry['seconds']:.1f} s"
               + (f" ({entry.get('error') or entry.get('reason')})" if entry["status"] in ("failed", "skipped") else ""),

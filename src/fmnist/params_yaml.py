@@ -54,7 +54,7 @@ def parse_yaml(text: str, where: str):
             key, first, second = found
             raise ParamsError(f"{where}: key {key} is given twice, at lines {first} and {second}; keep one "
                               "(DVC refuses a file that repeats a key)")
-        return loader.load(text)
+        return loader.load(text) or {}  # as DVC: an empty file (or a false one) is an empty mapping
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f" at line {mark.line + 1}" if mark is not None else ""

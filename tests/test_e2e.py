@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import pytest
@@ -150,7 +151,8 @@ def test_results_are_collected_and_tabled(project, tmp_path):
     assert table.startswith(results.BEGIN) and table.rstrip().endswith(results.END)
     rows = [line for line in table.splitlines() if line.startswith("| `")]
     assert [r.split("`")[1] for r in rows] == done
-    assert all(" % |" in r and "CPU cores" in r for r in rows)
+    # each accuracy with its Wilson interval, e.g. "85.00 % (84.29-85.69) |"
+    assert all(re.search(r" \d+\.\d\d % \(\d+\.\d\d-\d+\.\d\d\) \|", r) and "CPU cores" in r for r in rows)
     assert "-" in next(r for r in rows if r.startswith("| `seed003-unit-onehot`")).split("|")[-2]  # a difference
     diff = results.compare(dest, repo)  # the same run on both sides: every change is zero
     changes = [line.rsplit("|", 2)[-2].strip() for line in diff.splitlines()[2:]]

@@ -8,6 +8,7 @@ import numpy as np
 
 from fmnist import plots
 from fmnist.console import stage
+from fmnist.escaping import terminal
 from fmnist.data.prepare import label_counts, load_raw
 from fmnist.files import write_csv
 from fmnist.params import load_params
@@ -36,7 +37,7 @@ def main(argv=None):
     pick = np.random.default_rng(params.prepare.sample_seed).choice(len(x), size=min(9, len(x)), replace=False)
     grid = plots.image_grid(x[pick], [classes[y[i]] for i in pick], f"Training samples - {dataset}")
     plots.save(grid, out / "samples.png")
-    print(f"{dataset}: label counts and samples in {out}")
+    print(f"{terminal(dataset)}: label counts and samples in {out}")
 
 
 if __name__ == "__main__":

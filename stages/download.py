@@ -4,6 +4,7 @@ import _require  # noqa: F401  (first: a missing fmnist package is one line, not
 import argparse
 
 from fmnist.console import stage
+from fmnist.escaping import terminal
 from fmnist.data.sources import fetch_dataset
 from fmnist.params import load_params
 
@@ -17,7 +18,7 @@ def main(argv=None):
 
     params = load_params(args.params)
     record = fetch_dataset(params.data, args.out)
-    print(f"{record['name']}: {len(record['classes'])} classes, files in {args.out}")
+    print(f"{terminal(record['name'])}: {len(record['classes'])} classes, files in {args.out}")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import _require  # noqa: F401  (first: a missing fmnist package is one line, not
 import argparse
 
 from fmnist.console import stage
+from fmnist.escaping import terminal
 from fmnist.evaluation import evaluate_experiment
 from fmnist.params import load_params
 from fmnist.paths import ExperimentPaths, prepared_dir
@@ -43,7 +44,7 @@ def main(argv=None):
         dataset_record=DATASET_RECORD,
     )
     log_evaluation(files.run_file, metrics, evaluation_artifacts(name), params, card_path=files.model_card)
-    print(f"{name} on {metrics['dataset']}: test accuracy {metrics['test_accuracy']:.4f} "
+    print(f"{name} on {terminal(metrics['dataset'])}: test accuracy {metrics['test_accuracy']:.4f} "
           f"({metrics['test_accuracy_low']:.4f}-{metrics['test_accuracy_high']:.4f}), "
           f"macro F1 {metrics['macro_f1']:.4f}, {metrics['errors']} errors of {metrics['test_images']}, "
           f"ECE {metrics['calibration']['ece']:.4f}; model card {files.model_card}")

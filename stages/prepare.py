@@ -4,6 +4,7 @@ import _require  # noqa: F401  (first: a missing fmnist package is one line, not
 import argparse
 
 from fmnist.console import stage
+from fmnist.escaping import terminal
 from fmnist.data.prepare import prepare_variant
 from fmnist.errors import ParamsError
 from fmnist.params import check_image_size, load_params
@@ -27,7 +28,7 @@ def main(argv=None):
                            params.prepare.val_size,
                            check_size=lambda size: check_image_size(params, size, f"{args.raw} holds"))
     sizes = ", ".join(f"{s} {v['x']['shape'][0]}" for s, v in meta["splits"].items())
-    print(f"{meta['dataset']} {args.variant}: {sizes}")
+    print(f"{terminal(meta['dataset'])} {args.variant}: {sizes}")
 
 
 if __name__ == "__main__":

@@ -11,22 +11,14 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 import shlex
 import signal
 import sys
 import traceback
 
 from fmnist import interrupts
+from fmnist.escaping import terminal
 from fmnist.errors import FmnistError, storage_fault
-
-CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-def printable(text) -> str:
-    """`text` on one line: control characters (a line break in a class name) shown as escapes, \\n and the like."""
-    return CONTROL.sub(lambda m: repr(m.group())[1:-1], str(text))
-
 
 def fault_line(exc: BaseException) -> str:
     """The one line for an exception: its message when it is ours, else what raised it and why."""
@@ -76,7 +68,7 @@ def stage(main):
                 raise  # SystemExit: argparse's usage line, a stage's own exit
             if os.environ.get("FMNIST_TRACEBACK", "").strip() not in ("", "0"):
                 traceback.print_exc()
-            print(f"error: {printable(fault_line(exc))}", file=sys.stderr)
+            print(f"error: {terminal(fault_line(exc))}", file=sys.stderr)
             sys.exit(2 if isinstance(exc, FmnistError) or storage_fault(exc) is not None else 1)
 
     return run

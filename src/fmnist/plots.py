@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import os
+import re
+import sys
+import warnings
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")  # headless: stages run in DVC and CI with no display
+# Class and dataset names are literal text: a `$` in one starts no formula (an unbalanced one would fail the
+# whole figure). No figure here writes a formula.
+matplotlib.rcParams["text.parse_math"] = False
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
@@ -15,14 +21,28 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from fmnist.files import atomic  # noqa: E402
 
 
+# A name in a script the font lacks (CJK in DejaVu Sans) is drawn as boxes, and matplotlib warns once per glyph
+# and per drawing: save() says it in one line per figure instead.
+GLYPH = re.compile(r"Glyph (\d+) .*missing from font")
+warnings.filterwarnings("ignore", message=GLYPH.pattern, category=UserWarning)
+
+
 def save(fig, path: str | os.PathLike, dpi: int = 110) -> Path:
     """Save atomically (temp file, then rename) and close the figure."""
     path = Path(path)
     try:
-        with atomic(path) as tmp:  # the temp name hides the suffix: say the format
+        with atomic(path) as tmp, warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")  # the temp name hides the suffix: say the format
             fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=dpi, bbox_inches="tight")
     finally:
         plt.close(fig)
+    missing = {chr(int(m.group(1))) for w in caught if (m := GLYPH.search(str(w.message)))}
+    for w in caught:
+        if not GLYPH.search(str(w.message)):
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    if missing:
+        print(f"warning: {path}: the figure's font has no glyph for {' '.join(sorted(missing))}; "
+              "they are drawn as boxes", file=sys.stderr)
     return path
 
 

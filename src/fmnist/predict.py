@@ -19,6 +19,7 @@ import numpy as np
 
 from fmnist.data.picture import SIZE, load_image  # noqa: F401  (the command's image fitting)
 from fmnist.errors import DataError, FmnistError
+from fmnist.escaping import terminal
 
 class Predictor:
     """Class probabilities for raw images (N, H, W) uint8 of `self.size`, from a weights file or an MLflow model."""
@@ -114,7 +115,7 @@ def main(argv=None) -> int:
         probs = predictor(np.stack(list(images.values())))
         for path, p in zip(images, probs):
             best = np.argsort(-p)[:args.top]
-            print(f"{path}: " + ", ".join(f"{predictor.classes[i]} {p[i]:.3f}" for i in best))
+            print(f"{terminal(path)}: " + ", ".join(f"{terminal(predictor.classes[i])} {p[i]:.3f}" for i in best))
     if failed:
         sys.exit(2)
     return 0

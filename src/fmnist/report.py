@@ -15,6 +15,7 @@ from pathlib import Path
 
 from fmnist import plots, tables
 from fmnist.errors import DataError
+from fmnist.escaping import markdown
 from fmnist.files import write_text
 from fmnist.params import ExperimentSettings
 from fmnist.paths import ExperimentPaths
@@ -148,16 +149,17 @@ def build_blocks(root: Path, settings: dict[str, ExperimentSettings], results: d
     dataset = " / ".join(datasets)
     synthetic = any(r["metrics"]["synthetic"] for r in results.values())
     title = f"Experiment report - {dataset}"
-    blocks = [Block("h1", title)]
+    named = markdown(dataset)  # a name in the page's Markdown text: its markup characters escaped
+    blocks = [Block("h1", f"Experiment report - {named}")]
     if synthetic:
         blocks.append(Block("banner", (
-            f"Synthetic data: every result below is on {dataset}, a generated stand-in with Fashion-MNIST's "
+            f"Synthetic data: every result below is on {named}, a generated stand-in with Fashion-MNIST's "
             "shapes and class names, NOT on Fashion-MNIST. The published figures are test accuracies on the "
             "real Fashion-MNIST, so they are not comparable with these numbers.")))
     test_images = sorted({r["metrics"]["test_images"] for r in results.values()})
     blocks.append(Block("p", (
         f"{len(results)} experiments, each evaluated on the {', '.join(map(str, test_images))} test images of "
-        f"{dataset}. Made by the `report` stage of `dvc repro` from `metrics/` and `plots/`; "
+        f"{named}. Made by the `report` stage of `dvc repro` from `metrics/` and `plots/`; "
         "`dvc metrics show` and `dvc plots show` give the same numbers and plots.")))
     blocks += _results_section(settings, results, published_figures or {}, synthetic)
     blocks += _curve_sections(settings, results, curves, speed, dataset)

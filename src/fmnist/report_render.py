@@ -8,13 +8,18 @@ import base64
 import html
 import os
 import re
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from fmnist.escaping import markdown
 
 
 @dataclass
 class Block:
-    """One piece of the page: heading, paragraph, banner, table or a row of images."""
+    """One piece of the page: heading, paragraph, banner, table or a row of images. Headings, paragraphs and
+    banners hold Markdown (a name in them goes through fmnist.escaping.markdown); table cells and alt texts
+    are plain text, escaped by each rendering."""
 
     kind: str  # "h1" | "h2" | "h3" | "p" | "banner" | "table" | "images"
     text: str = ""
@@ -23,15 +28,35 @@ class Block:
     images: list[tuple[Path, str]] = field(default_factory=list)  # (file, alt text)
 
 
+# The Markdown a text block holds, read for HTML: a code span, a bold marker, a backslash escape, an entity.
+_INLINE = re.compile(r"`(?P<code>[^`]+)`|(?P<bold>\*\*)|\\(?P<escaped>[!-/:-@\[-`{-~])|(?P<entity>&(?:lt|gt|amp);)")
+
+
 def _inline_html(text: str) -> str:
-    """Escape, then turn `code` and **bold** into tags (the only inline markup the report uses)."""
-    text = html.escape(str(text))
-    text = re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
-    return re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", text)
+    """A text block's Markdown (names in it escaped by fmnist.escaping.markdown) as HTML: `code` and **bold**
+    become tags, escapes and entities the characters they stand for, everything else escaped."""
+    out, bold, at = [], False, 0
+    for m in _INLINE.finditer(str(text)):
+        out.append(html.escape(text[at:m.start()]))
+        if m.group("code") is not None:
+            out.append(f"<code>{html.escape(m.group('code'))}</code>")
+        elif m.group("bold"):
+            out.append("</strong>" if bold else "<strong>")
+            bold = not bold
+        else:
+            out.append(html.escape(m.group("escaped") or html.unescape(m.group("entity"))))
+        at = m.end()
+    return "".join(out) + html.escape(text[at:]) + ("</strong>" if bold else "")
 
 
 def _md_cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """A table cell is plain text (a class name, a figure): all of it escaped."""
+    return markdown(text)
+
+
+def _md_image(path: Path, alt: str, out_dir: Path) -> str:
+    target = urllib.parse.quote(Path(os.path.relpath(path, out_dir)).as_posix())  # spaces, parentheses
+    return f"![{markdown(alt)}]({target})"
 
 
 def render_markdown(blocks: list[Block], out_dir: Path) -> str:
@@ -48,8 +73,7 @@ def render_markdown(blocks: list[Block], out_dir: Path) -> str:
             out.append("|" + "---|" * len(b.header))
             out += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in b.rows]
         elif b.kind == "images":
-            out.append(" ".join(f"![{alt}]({Path(os.path.relpath(path, out_dir)).as_posix()})"
-                                for path, alt in b.images))
+            out.append(" ".join(_md_image(path, alt, out_dir) for path, alt in b.images))
         out.append("")
     return "\n".join(out)
 
@@ -86,11 +110,11 @@ def render_html(blocks: list[Block], title: str) -> str:
         elif b.kind == "banner":
             body.append(f'<div class="banner" role="alert">{_inline_html(b.text)}</div>')
         elif b.kind == "table":
-            head = "".join(f"<th>{_inline_html(h)}</th>" for h in b.header)
+            head = "".join(f"<th>{html.escape(str(h))}</th>" for h in b.header)
             rows = "".join(
                 "<tr>" + "".join(
-                    f'<td class="num">{_inline_html(c)}</td>' if _NUMBER.match(str(c)) else
-                    f"<td>{_inline_html(c)}</td>" for c in row) + "</tr>" for row in b.rows)
+                    f'<td class="num">{html.escape(str(c))}</td>' if _NUMBER.match(str(c)) else
+                    f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in b.rows)
             body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
         elif b.kind == "images":
             tags = "".join(f'<img alt="{html.escape(alt)}" src="{data_uri(path)}">' for path, alt in b.images)

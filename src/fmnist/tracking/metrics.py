@@ -40,12 +40,25 @@ def log_missing_history(client, run_id: str, rows: list[dict]) -> int:
 NOT_METRICS = ("settings", "trained_on", "images", "input_size")
 
 
+def metric_names(names: list) -> list[str]:
+    """Class names as parts of MLflow metric names: letters, digits and _ - . space : only, at most 100
+    characters, and still one per class (`a|b` and `a<b` both clean to `a-b`: the second, class 1, is `a-b:1`)."""
+    out, used = [], set()
+    for i, name in enumerate(names):
+        part = re.sub(r"[^\w\-. :]", "-", " ".join(str(name).split()))[:100] or str(i)
+        if part in used:
+            part = f"{part[:95]}:{i}"
+        used.add(part)
+        out.append(part)
+    return out
+
+
 def metric_values(metrics: dict) -> dict[str, float]:
     """The numbers of evaluate's metrics JSON as MLflow metrics (the info file's sections in NOT_METRICS left out).
 
     A nested section becomes `section/name` (the UI groups charts by what precedes the slash); lists
     aligned with the class names (a `class` list beside them, or the top-level `classes` of the info
-    file) become one metric per class, e.g. `per_class/recall.Coat`.
+    file) become one metric per class, e.g. `per_class/recall.Coat` (see `metric_names`).
     """
     metrics = {k: v for k, v in metrics.items() if k not in NOT_METRICS}
     def clean(name) -> str:  # MLflow names allow letters, digits and _ - . space : /
@@ -57,6 +70,7 @@ def metric_values(metrics: dict) -> dict[str, float]:
 
     def walk(data: dict, prefix: str):
         names = data.get("class") if isinstance(data.get("class"), list) else classes if prefix else None
+        parts = metric_names(names) if names else None
         for key, value in data.items():
             if isinstance(value, (bool, str)):
                 continue
@@ -64,10 +78,10 @@ def metric_values(metrics: dict) -> dict[str, float]:
                 out[prefix + clean(key)] = float(value)
             elif isinstance(value, dict):
                 walk(value, f"{prefix}{clean(key)}/")
-            elif isinstance(value, list) and names and len(value) == len(names):
-                for name, v in zip(names, value):
+            elif isinstance(value, list) and parts and len(value) == len(parts):
+                for part, v in zip(parts, value):
                     if isinstance(v, (int, float)) and not isinstance(v, bool):
-                        out[f"{prefix}{clean(key)}.{clean(name)}"] = float(v)
+                        out[f"{prefix}{clean(key)}.{part}"] = float(v)
 
     walk(metrics, "")
     return out

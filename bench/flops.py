@@ -234,6 +234,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--device", default="cpu", choices=["cpu"], help="the CPU (the GPU's limit is another)")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--repeats", type=int, default=5, help="rounds of blocks (median)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's, one per core); on a machine "
+                        "shared with other work one thread waits on nothing but its own work")
     parser.add_argument("--quick", action="store_true", help="smoke run: 1-step blocks, 1 round, 1 profiled step")
     parser.add_argument("--json", type=Path, help="append the result here (default: bench/results/<device>.json; "
                         "a --quick run is only written where --json says)")
@@ -241,13 +243,16 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     if args.quick:
         args.repeats = 1
-    if args.repeats < 1:
-        parser.error("--repeats must be at least 1")
+    for name in ("repeats", "threads"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1")
     device = resolve_device(args.device)
     threads = torch.get_num_threads()
+    if args.threads:  # StepLoop keeps the count it finds (Knobs.threads is None)
+        torch.set_num_threads(args.threads)
     result = {"benchmark": "flops", "device": device.type, "quick": args.quick,
               "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-              "machine": machine_info(device), "settings": {"repeats": args.repeats, "matmul_n": MATMUL_N,
+              "machine": machine_info(device), "settings": {"repeats": args.repeats, "matmul_n": MATMUL_N, "threads": torch.get_num_threads(),
                            # OpenMP's settings change CPU figures a lot on a busy machine
                            "env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")}}}
     log(f"flops: {', '.join(args.models)} and the {MATMUL_N}^3 matmul, {args.repeats} interleaved rounds")

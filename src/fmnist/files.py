@@ -17,7 +17,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from fmnist.errors import storage_fault
+from fmnist.errors import DataError, storage_fault
 
 
 def temp_of(path: str | os.PathLike) -> Path:
@@ -68,6 +68,18 @@ def write_csv(path: str | os.PathLike, header: list[str], rows) -> None:
         writer = csv.writer(f)
         writer.writerow(header)
         writer.writerows(rows)
+
+
+def read_json(path: str | os.PathLike):
+    """The JSON file at `path`; a DataError naming it when it is missing or damaged (a stage cut off before
+    writes were atomic, a hand edit)."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"{path}: missing; rerun the stage that writes it (dvc repro)") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise DataError(f"{path}: not valid JSON ({str(exc).splitlines()[0]}); rerun the stage that writes it "
+                        "(dvc repro)") from None
 
 
 def md5sum(path: str | os.PathLike) -> str:

@@ -9,14 +9,13 @@ the file stands alone.
 from __future__ import annotations
 
 import itertools
-import json
 import os
 from pathlib import Path
 
 from fmnist import plots, tables
 from fmnist.errors import DataError
 from fmnist.escaping import markdown
-from fmnist.files import write_text
+from fmnist.files import read_json, write_text
 from fmnist.params import ExperimentSettings
 from fmnist.paths import ExperimentPaths
 from fmnist.report_render import Block, render_html, render_markdown
@@ -43,9 +42,9 @@ def load_results(root: Path, experiments: list[str]) -> dict[str, dict]:
         info = files.info
         if not info.exists():
             raise DataError(f"{info}: missing; run the evaluate stage first (dvc repro evaluate@{name})")
-        timed = json.loads(timing.read_text()) if timing.exists() else {}
+        timed = read_json(timing) if timing.exists() else {}
         results[name] = {
-            "metrics": {**json.loads(info.read_text()), **json.loads(path.read_text()),
+            "metrics": {**read_json(info), **read_json(path),
                         "train_seconds": timed.get("train_seconds")},
             "epoch_seconds": [e["seconds"] for e in timed.get("epochs", [])],
             "history": tables.read_history(history).to_dict("records") if history.exists() else [],
@@ -130,7 +129,7 @@ def _images(*candidates: tuple[Path, str]) -> list[Block]:
 
 def _duplicates(record_path: Path) -> list[Block]:
     """The leakage check of the download stage: exact duplicate images within and across the splits."""
-    if not record_path.exists() or "duplicates" not in (record := json.loads(record_path.read_text())):
+    if not record_path.exists() or "duplicates" not in (record := read_json(record_path)):
         return []
     d = record["duplicates"]
     leak = ("; those are seen in training, so a test score counts them as known images" if d["across"]

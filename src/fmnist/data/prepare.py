@@ -17,7 +17,7 @@ import numpy as np
 from fmnist.data.idx import read_idx
 from fmnist.data.sources import FILES, describe
 from fmnist.errors import DataError
-from fmnist.files import write_text, writing
+from fmnist.files import read_json, write_text, writing
 
 SPLITS = ("train", "val", "test")
 
@@ -151,9 +151,19 @@ def load_variant(variant_dir: str | os.PathLike, splits=SPLITS) -> tuple[dict, d
     meta_path = variant_dir / "meta.json"
     if not meta_path.exists():
         raise DataError(f"{meta_path}: missing; run the prepare stage first (dvc repro)")
-    meta = json.loads(meta_path.read_text())
-    arrays = {f"{a}_{s}": np.load(variant_dir / f"{a}_{s}.npy", mmap_mode="r") for s in splits for a in "xy"}
-    return meta, arrays
+    meta = read_json(meta_path)
+    return meta, {f"{a}_{s}": _array(variant_dir / f"{a}_{s}.npy") for s in splits for a in "xy"}
+
+
+def _array(path: Path) -> np.ndarray:
+    """A prepared array, memory-mapped; a DataError naming the file when it is missing or damaged."""
+    try:
+        return np.load(path, mmap_mode="r")
+    except FileNotFoundError:
+        raise DataError(f"{path}: missing; run the prepare stage again (dvc repro)") from None
+    except (ValueError, OSError) as exc:  # a truncated header or body, not an .npy file
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{path}: not a readable array ({reason}); run the prepare stage again (dvc repro)") from None
 
 
 def label_counts(raw: dict, val_size: int) -> list[dict]:

@@ -13,8 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import ROOT
 from fmnist.data import sources
-from fmnist.data.sources import FILES, MIRRORS, Mirrored, fetch_dataset
+from fmnist.data.classes import FASHION_CLASSES
+from fmnist.data.idx import read_idx
+from fmnist.data.kinds import KINDS, Kind
+from fmnist.data.sources import FILES, fetch_dataset
 from fmnist.errors import DataError
 from fmnist.params import Data
 
@@ -63,7 +67,8 @@ def served(tmp_path, tiny_idx_dir):
 def publish(monkeypatch, mirrors, md5_folder: Path):
     """Register the tiny dataset as `fashion-mnist` with its own MD5s and the given mirrors."""
     md5 = {n: hashlib.md5((md5_folder / n).read_bytes()).hexdigest() for n in FILES.values()}
-    monkeypatch.setitem(MIRRORS, "fashion-mnist", Mirrored("Tiny", tuple(mirrors), md5, ["a", "b", "c"]))
+    monkeypatch.setitem(KINDS, "fashion-mnist", Kind("tiny files", name="Tiny", size=(28, 28), classes=["a", "b", "c"],
+                                                     md5=md5, mirrors=tuple(mirrors)))
     return md5
 
 
@@ -141,9 +146,9 @@ def test_real_label_files_pass_the_official_md5(shared_labels, tmp_path):
     server = Server(shared_labels)
     try:
         for name in (FILES["train_labels"], FILES["test_labels"]):
-            sources._download_file(name, [server.url], MIRRORS["fashion-mnist"].md5[name], tmp_path,
+            sources._download_file(name, [server.url], KINDS["fashion-mnist"].md5[name], tmp_path,
                                    Data())
-            assert hashlib.md5((tmp_path / name).read_bytes()).hexdigest() == MIRRORS["fashion-mnist"].md5[name]
+            assert hashlib.md5((tmp_path / name).read_bytes()).hexdigest() == KINDS["fashion-mnist"].md5[name]
     finally:
         server.close()
 
@@ -188,3 +193,29 @@ def test_duplicate_images_are_counted_into_the_record(tmp_path, tiny_idx_dir):
     write_idx(tiny_idx_dir / FILES["test_images"], test)
     record = fetch_dataset(Data(dataset="idx-dir", source=str(tiny_idx_dir)), tmp_path / "raw")
     assert record["duplicates"] == {"within_train": 2, "within_test": 1, "across": 2}
+
+
+def test_the_shipped_sample_is_real_balanced_and_checked(tmp_path):
+    """fashion-mnist-sample: the 7,000 real images in data/sample, copied with their MD5s checked, 600 training
+    and 100 test images per class, named for what they are."""
+    record = fetch_dataset(Data(dataset="fashion-mnist-sample"), tmp_path / "raw")
+    kind = KINDS["fashion-mnist-sample"]
+    assert record["name"] == kind.name and "first-release split" in record["name"]
+    assert record["synthetic"] is False and record["classes"] == FASHION_CLASSES
+    assert raw_md5s(tmp_path / "raw") == kind.md5
+    for split, per_class in (("train", 600), ("t10k", 100)):
+        labels = read_idx(tmp_path / "raw" / f"{split}-labels-idx1-ubyte.gz")
+        images = read_idx(tmp_path / "raw" / f"{split}-images-idx3-ubyte.gz")
+        assert np.bincount(labels).tolist() == [per_class] * 10 and images.shape == (10 * per_class, 28, 28)
+        assert images.std() > 50  # photographs of garments, not blank or generated strokes
+
+
+def test_a_changed_sample_file_is_refused(tmp_path):
+    copy = tmp_path / "sample"
+    shutil.copytree(ROOT / KINDS["fashion-mnist-sample"].folder, copy)
+    blob = bytearray((copy / "t10k-labels-idx1-ubyte.gz").read_bytes())
+    blob[-9] ^= 0xFF
+    (copy / "t10k-labels-idx1-ubyte.gz").write_bytes(bytes(blob))
+    with pytest.raises(DataError, match="MD5 mismatch"):
+        fetch_dataset(Data(dataset="fashion-mnist-sample", source=str(copy)), tmp_path / "raw")
+    assert not (tmp_path / "raw" / "t10k-labels-idx1-ubyte.gz").exists()

@@ -175,9 +175,11 @@ def test_results_are_collected_and_tabled(project, tmp_path):
     assert all(f"### {exp}" in report for exp in done)
 
 
-def test_make_demo_leaves_params_yaml_as_it_found_it(tmp_path):
-    """`make demo` runs its DVC experiment on synthetic data, then puts params.yaml back byte for byte:
-    the demo's settings stay in the experiment, and a later `dvc repro` runs on params.yaml again."""
+@pytest.mark.parametrize("data", ["sample", "synthetic"])
+def test_make_demo_leaves_params_yaml_as_it_found_it(tmp_path, data):
+    """`make demo` runs its DVC experiment on the shipped real-image sample (or, DEMO_DATA=synthetic, on generated
+    images), then puts params.yaml back byte for byte: the demo's settings stay in the experiment, and a later
+    `dvc repro` runs on params.yaml again."""
     def smallest(params):  # one variant, one experiment; the demo itself sets the data and the epochs
         params["prepare"].update(normalisations=["unit"], encodings=["onehot"])
         params["experiments"] = {"seed000": params["experiments"]["seed000"]}
@@ -186,14 +188,21 @@ def test_make_demo_leaves_params_yaml_as_it_found_it(tmp_path):
     repo, env = dvc_project(tmp_path / "repo", smallest)
     before = (repo / "params.yaml").read_bytes()
     # The venv of the tests, not one of the copy's own (STAMP empty: no install step).
-    run(["make", "demo", f"BIN={BIN}", "STAMP=", "DEMO_IMAGES=1000", "DEMO_EPOCHS=1"], repo, env)
+    run(["make", "demo", f"BIN={BIN}", "STAMP=", f"DEMO_DATA={data}", "DEMO_IMAGES=1000", "DEMO_EPOCHS=1"], repo, env)
     assert (repo / "params.yaml").read_bytes() == before
     assert not (repo / ".dvc/tmp/params-before-demo.yaml").exists()
-    assert json.loads((repo / "plots/evaluate/seed000/info.json").read_text())["synthetic"] is True
+    info = json.loads((repo / "plots/evaluate/seed000/info.json").read_text())
+    dataset = {"sample": "fashion-mnist-sample", "synthetic": "synthetic"}[data]
+    assert info["synthetic"] is (data == "synthetic")
+    if data == "sample":  # the real images, named for what they are
+        assert info["dataset"] == "Fashion-MNIST sample (first-release split, 6,000 + 1,000 images)"
+        assert json.loads((repo / "data/raw/dataset.json").read_text())["id"] == dataset
+        metrics = json.loads((repo / "metrics/seed000.json").read_text())
+        assert metrics["test_images"] == 1000
     shown = json.loads(run([str(BIN / "dvc"), "exp", "show", "--json"], repo, env).stdout)
     demo = [r["data"] for b in shown for e in b.get("experiments") or [] for r in e["revs"]
             if (r.get("name") or "").startswith("demo-")]
-    assert len(demo) == 1 and demo[0]["params"]["params.yaml"]["data"]["data"]["dataset"] == "synthetic"
+    assert len(demo) == 1 and demo[0]["params"]["params.yaml"]["data"]["data"]["dataset"] == dataset
     status = run([str(BIN / "dvc"), "status", "--with-deps", "train@seed000"], repo, env).stdout
     assert "settings:" in status and "params.yaml" in status  # the next repro resolves params.yaml again,
     # and trains on Fashion-MNIST

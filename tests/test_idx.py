@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from fmnist.data.idx import read_idx, write_idx
-from fmnist.data.sources import MIRRORS
+from fmnist.data.kinds import KINDS
 from fmnist.errors import DataError
 
-MD5 = MIRRORS["fashion-mnist"].md5
+MD5 = KINDS["fashion-mnist"].md5
 
 
 @pytest.mark.parametrize("name,count", [("train-labels-idx1-ubyte.gz", 60000), ("t10k-labels-idx1-ubyte.gz", 10000)])

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import copy
 
-from fmnist.data.sources import FASHION_CLASSES, MIRRORS
+from fmnist.data.classes import FASHION_CLASSES
+from fmnist.data.kinds import KINDS
 from fmnist.model_card import SECTIONS, build_card, confused_pairs, first_release, md
 
-OFFICIAL = MIRRORS["fashion-mnist"].md5
+OFFICIAL = KINDS["fashion-mnist"].md5
 # The download stage's record of the real images in their first-release split: the official label files, other
 # image files, that release's duplicate counts.
 FIRST_RELEASE = {

@@ -73,7 +73,7 @@ BAD = [
     ("prepare.normalisations", ["unit", "minmax"], "params.yaml: prepare.normalisations must be one of unit, raw, standard; got 'minmax'"),
     ("prepare.encodings", [], "params.yaml: prepare.encodings must list at least one of onehot, sparse"),
     ("experiments.seed003-raw-sparse.loss", "mse", "params.yaml: experiments.seed003-raw-sparse.loss mse needs one-hot labels"),
-    ("data.dataset", "cifar", "params.yaml: data.dataset must be one of fashion-mnist, mnist, synthetic, idx-dir, image-folder; got 'cifar'"),
+    ("data.dataset", "cifar", "params.yaml: data.dataset must be one of fashion-mnist, mnist, fashion-mnist-sample, synthetic, idx-dir, image-folder; got 'cifar'"),
     ("data.synthetic.train", 5, "params.yaml: data.synthetic.train must be >= 10, got 5"),
     ("train.augment", {"crop": 9}, "params.yaml: train.augment.crop must be <= 8, got 9"),
     ("experiments.resnet.augment", {"rotate": 1}, "params.yaml: unknown key experiments.resnet.augment.rotate"),

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import re
 
-from fmnist.data.sources import FASHION_CLASSES, MIRRORS
+from fmnist.data.classes import FASHION_CLASSES
+from fmnist.data.kinds import KINDS
 from fmnist.stats import BOOTSTRAP_SEED, RESAMPLES
 
 SECTIONS = ("Model", "Data", "Training", "Metrics", "Per class", "Calibration", "Known limits", "Intended uses",
@@ -15,16 +16,17 @@ SECTIONS = ("Model", "Data", "Training", "Metrics", "Per class", "Calibration", 
 # Fashion-MNIST's first release (Aug 2017) as the download stage counts it: exact duplicate images within the
 # training file, within the test file, and test images with a twin among the training images.
 FIRST_RELEASE_DUPLICATES = {"within_train": 43, "within_test": 1, "across": 10}
-ORIGINS = {"fashion-mnist": "the official Fashion-MNIST files, their MD5s checked against the published ones",
-           "mnist": "the official MNIST files, their MD5s checked against the published ones",
-           "idx-dir": "IDX files from a local folder", "image-folder": "image files from a folder of class folders",
-           "synthetic": "generated images (data.synthetic), NOT Fashion-MNIST"}
 LOSSES = {"mse": "softmax + mean squared error", "cross_entropy": "cross-entropy"}
 
 
 def md(text) -> str:
     """Text as literal Markdown: its markup characters escaped, one line (class and dataset names are user input)."""
     return re.sub(r"([\\`*_\[\]<>|&])", r"\\\1", " ".join(str(text).split()))
+
+
+def origin(record: dict | None) -> str:
+    kind = KINDS.get((record or {}).get("id"))
+    return kind.origin if kind else "origin not recorded"
 
 
 def pct(fraction: float) -> str:
@@ -36,7 +38,7 @@ def first_release(record: dict | None) -> bool:
     not the official ones, and exactly that release's duplicate counts."""
     if not record or list(record.get("classes", [])) != FASHION_CLASSES:
         return False
-    official, files = MIRRORS["fashion-mnist"].md5, record.get("files", {})
+    official, files = KINDS["fashion-mnist"].md5, record.get("files", {})
     labels = all(files.get(name) == md5 for name, md5 in official.items() if "labels" in name)
     images = all(files.get(name) == md5 for name, md5 in official.items() if "images" in name)
     counts = {k: (record.get("duplicates") or {}).get(k) for k in FIRST_RELEASE_DUPLICATES}
@@ -56,7 +58,7 @@ def _model(info: dict, metrics: dict) -> list[str]:
 def _data(info: dict, record: dict | None) -> list[str]:
     n = info["images"]
     held = "trained on too (train_split: all)" if info["settings"].get("train_split") == "all" else "held out"
-    lines = [f"**{md(info['dataset'])}**: {ORIGINS.get((record or {}).get('id'), 'origin not recorded')}. "
+    lines = [f"**{md(info['dataset'])}**: {origin(record)}. "
              f"{n['train']:,} training images, {n['val']:,} validation images (the last of the training file; "
              f"{held}), {n['test']:,} test images."]
     if info.get("synthetic"):

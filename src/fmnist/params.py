@@ -18,6 +18,7 @@ from typing import Any, Optional
 import pydantic
 
 from fmnist.data.classes import NAMED as NAMED_CLASSES
+from fmnist.data.kinds import KINDS
 from fmnist.errors import ParamsError
 from fmnist.model_specs import SPECS, check_config
 from fmnist.params_validation import key_name, refusal, show, validated
@@ -26,7 +27,6 @@ from fmnist.params_schema import (BAD_FILES, DATASETS, ENCODINGS, LOSSES, MODELS
                                   OPTIMIZERS, SCHEDULES, SPLITS, Augment, Data, Distributed, Mlflow, Prepare,
                                   Synthetic, ExperimentSettings)
 
-FIXED_SIZE = {"fashion-mnist": (28, 28), "mnist": (28, 28), "synthetic": (28, 28)}  # (H, W) of their images
 SECTIONS = ("data", "prepare", "train", "experiments", "published", "mlflow", "progress")  # the top level
 EXPERIMENT_NAME = re.compile(r"[A-Za-z0-9][\w.-]*")  # it names files and DVC stages
 
@@ -95,8 +95,8 @@ def parse_params(raw: Any) -> Params:
     params = Params(data=data, prepare=prepare, train=train, experiments=experiments,
                     mlflow=mlflow, overrides={n: frozenset(s or {}) for n, s in entries.items()},
                     progress=progress, published=_published(raw.get("published")))
-    if data.dataset in FIXED_SIZE:
-        check_image_size(params, FIXED_SIZE[data.dataset], f"{data.dataset} images are")
+    if KINDS[data.dataset].size:
+        check_image_size(params, KINDS[data.dataset].size, f"{data.dataset} images are")
     elif data.dataset == "image-folder":
         check_image_size(params, data.image_size, "data.image_size is")
     return params
@@ -107,11 +107,9 @@ def _checked_against_prepare(data: Data, prepare: Prepare) -> Data:
     training images than prepare holds out for validation."""
     if isinstance(data.classes, str):  # a named list: fashion-mnist, mnist
         data = dataclasses.replace(data, classes=NAMED_CLASSES[data.classes])
-    if data.dataset == "idx-dir" and not data.source:
-        raise ParamsError("params.yaml: data.source must name the folder of IDX files when data.dataset is idx-dir")
-    if data.dataset == "image-folder" and not data.source:
-        raise ParamsError("params.yaml: data.source must name the folder of class folders when data.dataset is "
-                          "image-folder")
+    if KINDS[data.dataset].source and not data.source:
+        raise ParamsError(f"params.yaml: data.source must name {KINDS[data.dataset].source} when data.dataset is "
+                          f"{data.dataset}")
     if data.dataset == "synthetic" and prepare.val_size >= data.synthetic.train:
         raise ParamsError(
             f"params.yaml: prepare.val_size must be < data.synthetic.train ({data.synthetic.train}), "

@@ -14,9 +14,10 @@ from pydantic import AfterValidator, ConfigDict, Field, StrictBool, StrictInt, S
 from pydantic.dataclasses import dataclass
 
 from fmnist.data.classes import NAMED as NAMED_CLASSES
+from fmnist.data.kinds import KINDS
 from fmnist.model_specs import SPECS
 
-DATASETS = ("fashion-mnist", "mnist", "synthetic", "idx-dir", "image-folder")
+DATASETS = tuple(KINDS)  # fmnist.data.kinds declares each kind and its facts
 NORMALISATIONS = ("unit", "raw", "standard")
 ENCODINGS = ("onehot", "sparse")
 LOSSES = ("mse", "cross_entropy")

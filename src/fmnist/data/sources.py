@@ -16,15 +16,14 @@ import shutil
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from fmnist.data.classes import DIGITS, FASHION_CLASSES
 from fmnist.console import progress_bars
 from fmnist.data.idx import read_idx, write_idx
+from fmnist.data.kinds import KINDS, Kind
 from fmnist.errors import DataError, storage_fault
 from fmnist.files import md5sum, write_json, writing
 from fmnist.params import Data
@@ -37,40 +36,7 @@ FILES = {
 }
 
 
-@dataclass(frozen=True)
-class Mirrored:
-    """A dataset its mirrors serve as the four official gz files, with their known MD5s."""
-
-    name: str
-    mirrors: tuple[str, ...]
-    md5: dict[str, str]
-    classes: list[str]
-
-
-MIRRORS = {
-    "fashion-mnist": Mirrored(
-        name="Fashion-MNIST",
-        mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
-                 "https://ossci-datasets.s3.amazonaws.com/fashion-mnist/"),
-        md5={"train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
-             "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
-             "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
-             "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310"},
-        classes=FASHION_CLASSES,
-    ),
-    "mnist": Mirrored(
-        name="MNIST",
-        mirrors=("https://ossci-datasets.s3.amazonaws.com/mnist/",
-                 "https://storage.googleapis.com/cvdf-datasets/mnist/"),
-        md5={"train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
-             "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
-             "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
-             "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c"},
-        classes=DIGITS,
-    ),
-}
-
-SYNTHETIC_NAME = "Synthetic (generated, not Fashion-MNIST)"
+SYNTHETIC_NAME = KINDS["synthetic"].name
 OFFLINE_HINT = ("offline options: set data.source to a local folder or file:// URL holding the four "
                 "files, or use data.dataset: synthetic (make demo)")
 
@@ -225,6 +191,13 @@ def _quarantine(raw_dir: Path, md5: dict[str, str]) -> None:
     (raw_dir / "dataset.json").unlink(missing_ok=True)
 
 
+def shipped(kind: Kind) -> Path:
+    """The folder a kind's files ship in: under the project root the stage runs in, else beside this package's
+    own repository (a test or a script run from elsewhere)."""
+    here = Path(kind.folder)
+    return here if here.is_dir() else Path(__file__).resolve().parents[3] / kind.folder
+
+
 def fetch_dataset(data: Data, raw_dir: str | os.PathLike) -> dict:
     """Make `raw_dir` hold the four IDX .gz files of `data.dataset` plus dataset.json; return the record."""
     raw_dir = Path(raw_dir)
@@ -232,7 +205,7 @@ def fetch_dataset(data: Data, raw_dir: str | os.PathLike) -> dict:
     try:
         return _fetch_dataset(data, raw_dir)
     except BaseException:
-        _quarantine(raw_dir, MIRRORS[data.dataset].md5 if data.dataset in MIRRORS else {})
+        _quarantine(raw_dir, KINDS[data.dataset].md5)
         raise
 
 
@@ -240,7 +213,7 @@ def _fetch_dataset(data: Data, raw_dir: Path) -> dict:
     checked = None  # what _check_pairs found, when a branch needed it early (it reads every image)
     if data.dataset == "synthetic":
         record = {"id": "synthetic", "name": SYNTHETIC_NAME, "synthetic": True,
-                  "classes": FASHION_CLASSES, "config": vars(data.synthetic)}
+                  "classes": KINDS["synthetic"].classes, "config": vars(data.synthetic)}
         if _is_current(raw_dir, record):
             return describe(raw_dir)
         from fmnist.data.synthetic import generate_splits  # numpy-heavy; only when asked for
@@ -273,13 +246,13 @@ def _fetch_dataset(data: Data, raw_dir: Path) -> dict:
                   "config": {"source": str(folder), "image_size": list(data.image_size),
                              "test_fraction": data.test_fraction, "split_seed": data.split_seed,
                              "bad_files": data.bad_files}}
-    else:
-        spec = MIRRORS[data.dataset]
+    else:  # a kind with known files: from data.source, the repository or its mirrors, MD5s checked
+        spec = KINDS[data.dataset]
         record = {"id": data.dataset, "name": spec.name, "synthetic": False, "classes": spec.classes,
                   "config": {}}
         if _is_current(raw_dir, record):
             return describe(raw_dir)
-        source = data.source
+        source = data.source or (str(shipped(spec)) if spec.folder else None)
         for name, md5 in spec.md5.items():
             if (raw_dir / name).exists() and md5sum(raw_dir / name) == md5:
                 continue  # present and valid

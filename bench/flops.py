@@ -12,7 +12,7 @@ fp32 matrix product (2 n^3 FLOPs), timed in blocks interleaved with the models' 
 that slows down slows both alike; each figure is the median over --repeats rounds, and the share is the median
 of each round's ratio. Then torch.profiler times every layer of a few steps, forward and backward (each backward
 op is matched to the layer whose forward op made it), and names the slowest. The run is appended to
-bench/results/<device>.json ("benchmark": "flops"); the README's Performance section shows the latest, with
+bench/results/<device>.json ("benchmark": "flops"); docs/performance.md shows the latest, with
 what would lift each slowest layer (bench/table.py's `lift`).
 """
 

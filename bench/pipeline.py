@@ -104,7 +104,7 @@ def main(argv=None) -> dict:
     result = {"benchmark": "pipeline",
               "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "device": device.type, "machine": machine_info(device),
-              # a smaller or partial run is a smoke run: kept out of the README's table
+              # a smaller or partial run is a smoke run: kept out of docs/performance.md's table
               "quick": args.images != 60_000 or bool(args.experiments),
               "settings": {"images": args.images, "test_images": args.images // 6, "epochs": 1,
                            "experiments": list(params["experiments"]),

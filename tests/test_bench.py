@@ -1,5 +1,5 @@
-"""The benchmarks run end to end (smoke runs, CPU) and write well-formed results; the README's Performance
-section is the one bench/table.py makes from bench/results. No test asserts a timing."""
+"""The benchmarks run end to end (smoke runs, CPU) and write well-formed results; the Performance section
+of docs/performance.md is the one bench/table.py makes from bench/results. No test asserts a timing."""
 
 from __future__ import annotations
 
@@ -117,11 +117,12 @@ def test_flops_smoke_run_counts_each_step_against_the_matmul_rate(tmp_path):
                                   for row, r in zip(rows, run["models"].values()))
 
 
-def test_readme_performance_section_matches_the_results():
+def test_performance_page_section_matches_the_results():
     table = bench_module("table")
-    section = table.readme_section((ROOT / "README.md").read_text())
-    assert section is not None, "README.md lacks the Performance markers"
-    assert section == table.render(), "README.md is stale: run `python bench/table.py --write`"
+    assert table.PAGE == ROOT / "docs" / "performance.md"
+    section = table.readme_section(table.PAGE.read_text())
+    assert section is not None, "docs/performance.md lacks the Performance markers"
+    assert section == table.render(), "docs/performance.md is stale: run `python bench/table.py --write`"
 
 
 @pytest.mark.slow

@@ -77,17 +77,17 @@ def test_metrics_files_hold_numbers_only(project):
         assert numbers_only(json.loads(path.read_text())), path.name
 
 
-def test_the_readme_exp_show_view_keeps_one_accuracy_per_experiment(project):
-    """The README's narrow `dvc exp show` (its --drop regex, read from the README) hides the per-class lists,
-    the other metrics and the dependency hashes: one test-accuracy column per experiment, then params."""
+def test_the_exp_show_drop_view_keeps_one_accuracy_per_experiment(project):
+    """The narrow `dvc exp show` of docs/evaluation.md (its --drop regex, read from the page) hides the per-class
+    lists, the other metrics and the dependency hashes: one test-accuracy column per experiment, then params."""
     import re
     import shlex
 
     from conftest import ROOT
 
     repo, env, _ = project
-    drop = re.search(r"dvc exp show --only-changed --md \\\n\s+(--drop '[^']+')", (ROOT / "README.md").read_text())
-    assert drop, "README.md lost its dvc exp show --only-changed --md --drop line"
+    drop = re.search(r"dvc exp show --only-changed --md \\\n\s+(--drop '[^']+')", (ROOT / "docs" / "evaluation.md").read_text())
+    assert drop, "docs/evaluation.md lost its dvc exp show --only-changed --md --drop line"
     shown = run([str(BIN / "dvc"), "exp", "show", "--md", *shlex.split(drop.group(1))], repo, env).stdout
     header = [c.strip() for c in shown.splitlines()[0].strip(" |").split("|")]
     metrics = [c for c in header if c.startswith("metrics/")]

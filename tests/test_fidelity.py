@@ -1,5 +1,5 @@
 """The fidelity table (bench/fidelity.py): per-seed final accuracies of the port and of Keras, their spread and
-the verdict, from the files; and the README's section is the one made from the committed files."""
+the verdict, from the files; and the section of docs/results.md is the one made from the committed files."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ from conftest import ROOT, bench_module
 fidelity = bench_module("fidelity")
 
 
-def test_readme_fidelity_section_is_generated():
-    readme = (ROOT / "README.md").read_text()
-    assert fidelity.readme_section(readme) == fidelity.render(), "run: python bench/fidelity.py --write"
+def test_results_page_fidelity_section_is_generated():
+    assert fidelity.PAGE == ROOT / "docs" / "results.md"
+    page = fidelity.PAGE.read_text()
+    assert fidelity.readme_section(page) == fidelity.render(), "run: python bench/fidelity.py --write"
 
 
 def write_runs(folder, side, name, finals, epochs=20):

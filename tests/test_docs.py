@@ -99,3 +99,22 @@ def test_the_readme_maps_every_module():
     names |= {p.name for p in tracked("bench/*.py") + tracked("bench/*.sh") if p.parent.name == "bench"}
     missing = sorted(n for n in names if not re.search(rf"(?<![\w/.]){re.escape(n)}", code))
     assert names and not missing, f"README.md's map (The code) lacks: {', '.join(missing)}"
+
+
+def test_the_package_listing_names_the_modules_that_exist():
+    """docs/pipeline.md lists the modules inside some packages one by one: each of them exists, and none
+    of the package's modules is left out."""
+    page = (ROOT / "docs" / "pipeline.md").read_text()
+    listing = page[page.index("Inside the packages"):]
+    named: dict[str, set[str]] = {}
+    for line in listing.splitlines():
+        if package := re.match(r" {6}(\S+/) ", line):
+            current = named.setdefault(package.group(1), set())
+        elif module := re.match(r" {8}(\S+\.py)\b", line):
+            current.add(module.group(1))
+    assert named
+    for package, modules in named.items():
+        folder = ROOT / "src" / "fmnist" / package
+        held = {p.name for p in tracked(f"src/fmnist/{package}*.py") if p.parent == folder
+                and (p.name != "__init__.py" or p.name in modules)}  # __init__.py where it holds the code
+        assert modules == held, f"docs/pipeline.md, {package}: names {sorted(modules - held)}, lacks {sorted(held - modules)}"

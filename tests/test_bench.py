@@ -110,7 +110,7 @@ def test_flops_smoke_run_counts_each_step_against_the_matmul_rate(tmp_path):
         assert math.isclose(sum(x["mflop_per_step"] for x in layers), r["mflop_per_image"] * r["batch_size"])
     [outside] = [x for x in run["models"]["tiny"]["profile"]["layers"] if x["layer"] == "(outside its layers)"]
     assert outside["mflop_per_step"] > 0
-    # the README names each slowest layer and what would lift it
+    # docs/performance.md names each slowest layer and what would lift it
     table = bench_module("table")
     rows = [line for line in table.flops_table(run) if line.startswith("| `")]
     assert len(rows) == 2 and all(row.count("|") == 10 and r["slowest_layer"]["module"] in row

@@ -59,7 +59,7 @@ def test_the_tiny_rehearsal_runs_every_step(tmp_path):
     [(name, seed)] = steps["e"].items()
     assert name.endswith("seed 1") and len(seed["test_acc"]) == 1
 
-    # the README's rows for such a record: one per part, and the GPU targets read from steps c and d
+    # docs/performance.md's rows for such a record: one per part, and the GPU targets read from steps c and d
     table = bench_module("table")
     rows = table.gpu_section(run)
     parts = [(step, name) for step, p in steps.items() for name, e in p.items() if "status" in e]

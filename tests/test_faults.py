@@ -46,13 +46,14 @@ PLANT = textwrap.dedent('''
         elif kind in ("save", "weights"):
             real_save = torch.save
             def save(obj, f, *args, **kwargs):
-                checkpoint = str(f).endswith("last.pt.tmp")
-                if str(f).endswith(".tmp") and checkpoint == (kind == "save"):
+                target = str(getattr(f, "name", f))  # a path, or the open temp file the project writes through
+                checkpoint = target.endswith("last.pt.tmp")
+                if target.endswith(".tmp") and checkpoint == (kind == "save"):
                     count[0] += 1
                     if count[0] == n:
                         buffer = io.BytesIO()
                         real_save(obj, buffer, *args, **kwargs)
-                        with open(f, "wb") as out:
+                        with open(target, "wb") as out:
                             out.write(buffer.getvalue()[: len(buffer.getvalue()) // 2])
                             out.flush()
                         die()

@@ -208,3 +208,27 @@ def test_any_stage_interrupted_at_any_moment_says_one_line(pipeline, name):
         assert err.startswith("interrupted ("), f"{what}:\n{err}"
         assert not list(root.glob("**/*.tmp")), f"{what}: a temp file was left"
     run_stage(root, name, env)  # its outputs whole again for the next stage
+
+
+def test_evaluate_interrupted_while_its_tracking_waits_on_a_locked_store(pipeline):
+    """Evaluate logs to MLflow from its main thread, where sqlite's wait on a lock holds Python's signal handler
+    off for up to 20 s: the watchdog ends the stage within seconds all the same, its outputs already whole."""
+    root, env, _ = pipeline
+    metrics = root / "metrics/tiny.json"
+    before = metrics.stat().st_mtime_ns
+    lock = Lock(root / "mlflow.db")
+    lock.wait_locked()
+    try:
+        proc = start_stage(root, "evaluate", env)
+        deadline = time.monotonic() + 300
+        while metrics.stat().st_mtime_ns == before:  # its outputs written: tracking comes next
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+            time.sleep(0.05)
+        time.sleep(1.0)
+        status, err, took = interrupt(proc, signal.SIGINT)
+    finally:
+        lock.release()
+    assert status == 130 and took < PROMPT, (status, took, err)
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert err.startswith("interrupted (Ctrl-C) while running evaluate.py tiny; "), err
+    assert not list(root.glob("**/*.tmp"))

@@ -11,7 +11,7 @@ import pytest
 from fmnist import evaluation
 from fmnist.data.idx import write_idx
 from fmnist.data.prepare import prepare_variant
-from fmnist.data.sources import FASHION_CLASSES
+from fmnist.data.classes import FASHION_CLASSES
 from fmnist.params import ExperimentSettings
 from fmnist.training import train_experiment
 

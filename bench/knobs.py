@@ -22,11 +22,10 @@ from pathlib import Path
 
 import torch
 
-from fmnist.data.prepare import class_numbers
-from fmnist.device import resolve_device
+from fmnist.device import Flags, resolve_device
 from fmnist.models import build_model
 from fmnist.params import ExperimentSettings, load_params
-from fmnist.training.recipe import loss_fn, make_optimizer, make_schedule
+from fmnist.training.step import Setup, Split, evaluate_split, to_device, train_step
 
 ROOT = Path(__file__).resolve().parents[1]
 # model -> the params.yaml experiment whose recipe it is benchmarked with (throughput.py too)
@@ -38,7 +37,7 @@ EVAL_IMAGES = 10000
 
 @dataclasses.dataclass(frozen=True)
 class Knobs:
-    """fmnist's settings on CPU by default (training/loop.py and recipe.py)."""
+    """fmnist's settings on CPU by default (fmnist.device.Flags), one changed at a time."""
     channels_last: bool = True
     deterministic: bool = True
     fill: bool = False  # deterministic mode's NaN-filling of every new tensor
@@ -64,71 +63,52 @@ SAME_ARITHMETIC = [name for name, k in VARIANTS.items() if not (k.bf16 or k.flus
 
 
 class StepLoop:
-    """The recipe's training step with `knobs`, on `steps` batches of `data` (images, targets as the loss takes
-    them; default random images) held on the device."""
+    """The library's training step (fmnist.training.step) with `knobs`, on `steps` batches of `data` (images,
+    targets as the loss takes them; default random images) held on the device."""
 
     def __init__(self, cfg: ExperimentSettings, model: torch.nn.Module, knobs: Knobs, steps: int, device,
                  data: tuple[torch.Tensor, torch.Tensor] | None = None):
-        self.cfg, self.knobs, self.steps, self.device = cfg, knobs, steps, device
-        self.default_threads = torch.get_num_threads()
-        layout = torch.channels_last if knobs.channels_last else torch.contiguous_format
-        self.model = copy.deepcopy(model).to(device, memory_format=layout)
+        self.cfg = dataclasses.replace(cfg, compile=knobs.compile)
+        self.knobs, self.steps, self.device = knobs, steps, device
+        self.device_flags = Flags(channels_last=knobs.channels_last, foreach=knobs.foreach,
+                                  deterministic=knobs.deterministic, fill=knobs.fill,
+                                  threads=knobs.threads or torch.get_num_threads(), cpu_bf16=knobs.bf16,
+                                  flush_denormal=knobs.flush_denormal)
         n = steps * cfg.batch_size
         if data is None:
             generator = torch.Generator().manual_seed(cfg.seed)
             labels = torch.randint(0, 10, (n,), generator=generator)
             data = torch.randn(n, 1, 28, 28, generator=generator), (
                 torch.eye(10)[labels] if cfg.encoding == "onehot" else labels)
-        self.x = data[0][:n].to(device, memory_format=layout)
-        self.y = data[1][:n].to(device)
-        self.optimizer = make_optimizer(cfg, self.model.parameters())
-        for group in self.optimizer.param_groups:
-            group["foreach"] = knobs.foreach
-        self.schedule = make_schedule(cfg, self.optimizer, 10**9)  # never runs out, however many blocks
-        self.loss = loss_fn(cfg.loss, cfg.label_smoothing)
-        self.step_model = torch.compile(self.model) if knobs.compile else self.model
+        self.split = to_device(data[0][:n], data[1][:n], device, self.device_flags)
+        # Its own copy of the model; a schedule that never runs out, however many blocks
+        self.setup = Setup.of(copy.deepcopy(model), self.cfg, 10**9, device, flags=self.device_flags)
+        self.setup.wrap(self.cfg, device)
+        self.x, self.y = self.split.x, self.split.y
+        self.model, self.optimizer, self.loss = self.setup.model, self.setup.optimizer, self.setup.train_loss
 
     def flags(self) -> None:
-        k = self.knobs
-        if self.device.type == "cpu":
-            torch.use_deterministic_algorithms(k.deterministic, warn_only=True)
-            torch.utils.deterministic.fill_uninitialized_memory = k.fill
-            torch.set_num_threads(k.threads or self.default_threads)
-            torch.set_flush_denormal(k.flush_denormal)
-        else:  # fmnist's CUDA settings
-            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-            torch.backends.cudnn.benchmark = True
+        """Set this variant's process-wide settings (the variants' blocks alternate)."""
+        self.device_flags.apply(self.device)
 
     def images_per_s(self) -> float:
         self.flags()
         self.model.train()
-        bs, dev = self.cfg.batch_size, self.device.type
-        autocast = torch.autocast(dev, dtype=torch.bfloat16, enabled=self.knobs.bf16 or dev == "cuda")
+        bs = self.cfg.batch_size
         started = time.perf_counter()
         for i in range(0, len(self.x), bs):
-            with autocast:
-                logits = self.step_model(self.x[i:i + bs])
-            loss = self.loss(logits, self.y[i:i + bs])
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
-            self.schedule.step()
-        if dev == "cuda":
+            train_step(self.setup, self.x[i:i + bs], self.y[i:i + bs])
+        if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         return len(self.x) / (time.perf_counter() - started)
 
-    @torch.inference_mode()
     def eval_images_per_s(self, batch_size: int) -> float:
+        """The evaluation training runs between epochs (loss and accuracy of a split)."""
         self.flags()
-        self.model.eval()
-        x = self.x[:EVAL_IMAGES]
-        labels = class_numbers(self.y[:EVAL_IMAGES])
+        split = Split(self.x[:EVAL_IMAGES], self.y[:EVAL_IMAGES], self.split.labels[:EVAL_IMAGES])
         started = time.perf_counter()
-        correct = torch.zeros((), dtype=torch.int64, device=self.device)
-        for i in range(0, len(x), batch_size):
-            correct += (self.model(x[i:i + batch_size]).argmax(1) == labels[i:i + batch_size]).sum()
-        correct.item()
-        return len(x) / (time.perf_counter() - started)
+        evaluate_split(self.setup.eval_model, split, self.setup.eval_loss, batch_size, self.device)
+        return len(split.x) / (time.perf_counter() - started)
 
 
 def restore_defaults(threads: int) -> None:

@@ -7,9 +7,9 @@ For each model, on the current device, training images per second of
       device, each batch moved to the device, `loss.item()` every step, as the notebooks did;
   (b) fmnist: `train_experiment` itself, on a synthetic dataset prepared by fmnist's own prepare
       step (whole tensors on the device, batches sliced by a permutation);
-  (c) the model alone: the same training step with fmnist's settings on tensors already on the device,
-      no data path, no augmentation, no bookkeeping (bench/knobs.py). No data path can beat it, so
-      model-alone / seed-style is the most any faster loop could gain over the seed-style one.
+  (c) the model alone: fmnist's own training step (fmnist.training.step, with its device settings) on
+      tensors already on the device, no data path, no augmentation, no bookkeeping (bench/knobs.py). No data
+      path can beat it, so model-alone / seed-style is the most any faster loop could gain over the seed-style one.
 
 Both train the same model with the experiment's recipe from params.yaml, for the same number of
 steps. One untimed warm-up run of each comes first; then the runs alternate A B C A B C and each

@@ -9,7 +9,8 @@ import torch
 from fmnist.models import build_model
 from fmnist.params import Augment, ExperimentSettings
 from fmnist.training import train_experiment
-from fmnist.training.loop import evaluate_split, load_splits
+from fmnist.training.loop import load_splits
+from fmnist.training.step import evaluate_split
 from fmnist.training.recipe import loss_fn
 
 pytestmark = [pytest.mark.gpu,

@@ -9,7 +9,8 @@ import pytest
 
 from fmnist import tables
 from fmnist.errors import DataError
-from fmnist.evaluation import misclassification_table, write_csv
+from fmnist.evaluation import misclassification_table
+from fmnist.files import write_csv
 from fmnist.training.outputs import write_history
 
 # Names a type-guessing reader turns into numbers, booleans or missing values, or splits.

@@ -13,7 +13,8 @@ import torch
 
 from fmnist.params import Augment, ExperimentSettings
 from fmnist.training import train_experiment
-from fmnist.training.loop import evaluate_split, load_splits
+from fmnist.training.loop import load_splits
+from fmnist.training.step import evaluate_split
 from fmnist.device import resolve_device
 from fmnist.training.augment import augment
 from fmnist.training.recipe import loss_fn

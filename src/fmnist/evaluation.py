@@ -6,7 +6,6 @@ loads a trained model and its prepared test split and writes every evaluation fi
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import json
@@ -18,8 +17,9 @@ from sklearn import metrics as skm
 from fmnist import calibration, plots
 from fmnist.data.prepare import class_numbers, load_variant
 from fmnist.errors import DataError
-from fmnist.files import atomic, write_json, write_text
+from fmnist.files import write_csv, write_json, write_text
 from fmnist.model_card import build_card
+from fmnist.normalisation import Normalisation
 from fmnist.served import load_served, predict_views, views_to_probabilities
 from fmnist.stats import bootstrap_macro_f1, wilson_interval
 
@@ -125,19 +125,12 @@ def confident_mistakes(y_true: np.ndarray, probs: np.ndarray, limit: int = 12) -
 
 
 def denormalise(x: np.ndarray, normalisation: dict) -> np.ndarray:
-    """Prepared inputs back to 0..255 greyscale (N, 28, 28) for display."""
-    pixels = np.asarray(x, dtype=np.float32) * np.float32(normalisation["scale"]) + np.float32(normalisation["shift"])
-    return np.clip(np.rint(pixels), 0, 255).astype(np.uint8).reshape(len(x), *np.shape(x)[-2:])
+    """Prepared inputs back to 0..255 greyscale (N, H, W) for display."""
+    pixels = Normalisation.of(normalisation).pixels(x)
+    return pixels.astype(np.uint8).reshape(len(x), *np.shape(x)[-2:])
 
 
 # --- writers ------------------------------------------------------------------------------------
-
-def write_csv(path, header: list[str], rows) -> None:
-    with atomic(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(rows)
-
 
 def probabilities(views: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     """Class probabilities of logit views (V, N, C) as the served model computes them (fmnist.served)."""

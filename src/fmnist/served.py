@@ -14,6 +14,7 @@ import torch
 
 from fmnist.device import autocast
 from fmnist.models import build_model
+from fmnist.normalisation import Normalisation
 from fmnist.weights import Weights
 
 
@@ -59,13 +60,13 @@ class Served(torch.nn.Module):
         super().__init__()
         self.model = model
         self.size = tuple(weights.input_size)
-        self.shift, self.scale = float(weights.normalisation["shift"]), float(weights.normalisation["scale"])
+        self.normalisation = Normalisation.of(weights.normalisation)
         self.tta = weights.tta
         self.temperature = weights.served_temperature
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         x = torch.nn.functional.interpolate(pixels, size=self.size, mode="bilinear", antialias=True)
-        return self.probabilities((x - self.shift) / self.scale)
+        return self.probabilities(self.normalisation.inputs_of_tensor(x))
 
     def probabilities(self, x: torch.Tensor) -> torch.Tensor:
         return views_to_probabilities(logit_views(self.model, x, self.tta), self.temperature)
@@ -78,9 +79,7 @@ def load_served(path: str | os.PathLike, device: str | torch.device = "cpu") -> 
 
 def normalise(images_uint8: np.ndarray, weights: Weights) -> np.ndarray:
     """Raw 0..255 images (N, H, W) to the model's input (N, 1, H, W), as prepare did."""
-    norm = weights.normalisation
-    x = (images_uint8.astype(np.float32) - np.float32(norm["shift"])) / np.float32(norm["scale"])
-    return x[:, None]
+    return Normalisation.of(weights.normalisation).inputs(images_uint8)[:, None]
 
 
 @torch.inference_mode()

@@ -18,6 +18,7 @@ from fmnist.data.idx import read_idx
 from fmnist.data.sources import FILES, describe
 from fmnist.errors import DataError
 from fmnist.files import read_json, write_text, writing
+from fmnist.normalisation import Normalisation
 
 SPLITS = ("train", "val", "test")
 
@@ -73,18 +74,6 @@ def split_train_val(x: np.ndarray, y: np.ndarray, val_size: int):
     return (x[:cut], y[:cut]), (x[cut:], y[cut:])
 
 
-def normaliser(kind: str, x_train: np.ndarray) -> dict:
-    """Scale and shift such that x_norm = (x - shift) / scale; the stats come from the train split only."""
-    if kind == "unit":
-        return {"kind": kind, "shift": 0.0, "scale": 255.0}
-    if kind == "raw":
-        return {"kind": kind, "shift": 0.0, "scale": 1.0}
-    if kind == "standard":
-        pixels = x_train.astype(np.float64)
-        return {"kind": kind, "shift": float(pixels.mean()), "scale": float(pixels.std())}
-    raise ValueError(f"unknown normalisation '{kind}'")
-
-
 def encode(y: np.ndarray, encoding: str, num_classes: int) -> np.ndarray:
     if encoding == "onehot":
         return np.eye(num_classes, dtype=np.float32)[y]
@@ -112,12 +101,12 @@ def prepare_variant(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, norm
     (x_tr, y_tr), (x_va, y_va) = split_train_val(*raw["train"], val_size)
     check_training_classes(raw, y_tr, val_size, raw_dir)
     splits = {"train": (x_tr, y_tr), "val": (x_va, y_va), "test": raw["test"]}
-    norm = normaliser(normalisation, x_tr)
+    norm = Normalisation.fit(normalisation, x_tr)
 
     out_dir = Path(out_dir)
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     meta = {"dataset": record["name"], "dataset_id": record["id"], "synthetic": record["synthetic"],
-            "classes": record["classes"], "normalisation": norm, "encoding": encoding,
+            "classes": record["classes"], "normalisation": norm.record(), "encoding": encoding,
             "variant": f"{normalisation}-{encoding}", "splits": {}}
     try:
         with writing(tmp):
@@ -125,7 +114,7 @@ def prepare_variant(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, norm
             tmp.mkdir(parents=True)
         for split, (x, y) in splits.items():
             # (N, 1, H, W) float32: the layout the models take, so training maps it without a copy.
-            xs = ((x.astype(np.float32) - np.float32(norm["shift"])) / np.float32(norm["scale"]))[:, None]
+            xs = norm.inputs(x)[:, None]
             ys = encode(y, encoding, num_classes)
             for name, array in ((f"x_{split}.npy", xs), (f"y_{split}.npy", ys)):
                 with writing(tmp / name):

@@ -19,11 +19,12 @@ def example_pixels(weights, variant_dir=None):
     """Two validation images as pixels (the model's input example), or two plain patterns without data."""
     import numpy as np
 
+    from fmnist.normalisation import Normalisation
+
     h, w = weights.input_size
     try:
         x = np.load(Path(variant_dir) / "x_val.npy", mmap_mode="r")[:2]
-        norm = weights.normalisation
-        pixels = np.clip(np.asarray(x, np.float32) * norm["scale"] + norm["shift"], 0, 255).round()
+        pixels = Normalisation.of(weights.normalisation).pixels(x)
         if pixels.shape == (2, 1, h, w):
             return pixels.astype(np.float32)
     except (OSError, TypeError, ValueError):

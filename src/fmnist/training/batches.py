@@ -9,22 +9,31 @@ from fmnist.training import distributed
 from fmnist.training.augment import augment
 
 
+def epoch_seed(cfg: ExperimentSettings, epoch: int) -> int:
+    return cfg.seed * 100_003 + epoch
+
+
+def process_seed(cfg: ExperimentSettings, epoch: int, ranks: distributed.Ranks) -> int:
+    """The seed of this process's own draws in `epoch`: its dropout (the global RNG) and, under DDP, its
+    augmentation."""
+    return epoch_seed(cfg, epoch) + 1_000_003 * ranks.rank
+
+
 class Batches:
     """Iterates (indices, images, targets) of one epoch, drawn on the device.
 
     Every random draw of epoch e depends on (seed, e) only, so a run resumed after epoch e-1 replays epoch e
-    exactly as an unbroken run would. The permutation is the same on every process; each takes its shard of
-    every batch, and draws its own dropout and augmentation.
+    exactly as an unbroken run would; the loop seeds the global RNG (dropout) with `process_seed` as each epoch
+    begins. The permutation is the same on every process; each takes its shard of every batch, and draws its own
+    dropout and augmentation.
     """
 
     def __init__(self, split, cfg: ExperimentSettings, epoch: int, background: float, ranks: distributed.Ranks):
         self.split, self.cfg, self.background, self.ranks = split, cfg, background, ranks
         device = split.x.device
-        epoch_seed = cfg.seed * 100_003 + epoch
-        generator = torch.Generator(device=device).manual_seed(epoch_seed)
-        torch.manual_seed(epoch_seed + 1_000_003 * ranks.rank)  # dropout
+        generator = torch.Generator(device=device).manual_seed(epoch_seed(cfg, epoch))
         self.aug_generator = generator if not ranks.active else torch.Generator(device=device).manual_seed(
-            epoch_seed + 1_000_003 * ranks.rank)
+            process_seed(cfg, epoch, ranks))
         self.perm = torch.randperm(len(split.x), generator=generator, device=device)
         self.augmenting = bool(cfg.augment.crop or cfg.augment.flip or cfg.augment.erase)
 

@@ -13,6 +13,7 @@ import torch
 from fmnist import interrupts
 from fmnist.files import atomic, temp_of
 from fmnist.params import ExperimentSettings
+from fmnist.training.fit import Progress
 
 
 def fingerprint(cfg: ExperimentSettings, meta: dict) -> str:
@@ -29,14 +30,6 @@ def save_atomic(obj, path: Path) -> None:
         torch.save(obj, f)
 
 
-@dataclasses.dataclass
-class Progress:
-    """Where training stands: the epochs done, their history rows and the training seconds so far."""
-    epoch: int = 0
-    history: list = dataclasses.field(default_factory=list)
-    seconds: float = 0.0
-
-
 class Checkpoint:
     """`folder/last.pt`: model, optimiser and schedule state after the last finished epoch."""
 
@@ -49,7 +42,7 @@ class Checkpoint:
         """What an interrupt says from now on: where `dvc repro` takes training up again."""
         interrupts.doing(f"training {self.name}",
                          f"`dvc repro` resumes it from its checkpoint after epoch {epoch}" if epoch else
-                         "no epoch had finished: `dvc repro` trains it from epoch 1")
+                         "no epoch is checkpointed yet: `dvc repro` trains it from epoch 1")
 
     def load_or_start(self, name: str, model, optimizer, schedule, say: bool) -> Progress:
         """Restore the state when the checkpoint matches `key`; else a fresh start. `say`: print which."""

@@ -8,21 +8,17 @@ from pathlib import Path
 
 import torch
 
-from fmnist.files import write_json, write_text
+from fmnist.files import write_csv, write_json
 from fmnist.models import count_parameters
 from fmnist.params import ExperimentSettings
+from fmnist.training.fit import TIMING
 from fmnist.weights import Weights
-
-# Per-epoch timings: they differ on every run, so they go to the timing file (and MLflow), never into
-# the weights, the history CSV or the metrics, which two identical runs must write byte for byte.
-TIMING = ("seconds", "images_per_s")
 
 
 def write_history(rows: list[dict], path: Path) -> None:
     rows = [{k: v for k, v in row.items() if k not in TIMING} for row in rows]
-    lines = [",".join(rows[0])] + [",".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in row.values())
-                                   for row in rows]
-    write_text(path, "\n".join(lines) + "\n")
+    write_csv(path, list(rows[0]), [[f"{v:.6g}" if isinstance(v, float) else str(v) for v in row.values()]
+                                    for row in rows])
 
 
 def write_timing(rows: list[dict], seconds: float, device: torch.device, processes: int, path: Path) -> None:

@@ -35,19 +35,21 @@ def loss_fn(kind: str, label_smoothing: float = 0.0):
     raise ValueError(f"unknown loss '{kind}'")
 
 
-def make_optimizer(cfg: ExperimentSettings, params) -> torch.optim.Optimizer:
+def make_optimizer(cfg: ExperimentSettings, params, foreach: bool = True) -> torch.optim.Optimizer:
     """The experiment's optimiser. `foreach` (torch's default on CUDA only) updates all tensors per operation
-    instead of one tensor at a time: fewer dispatches on CPU, the same arithmetic bit for bit."""
+    instead of one tensor at a time: fewer dispatches on CPU, the same arithmetic bit for bit. Keras' RMSprop
+    is always written that way."""
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, foreach=True, lr=cfg.lr, eps=1e-8, weight_decay=cfg.weight_decay)
+        return torch.optim.Adam(params, foreach=foreach, lr=cfg.lr, eps=1e-8, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "keras_rmsprop":  # the Keras notebook's: rho 0.9, epsilon 1e-7 under the square root
         return KerasRMSprop(params, lr=cfg.lr, rho=0.9, eps=1e-7, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "rmsprop":  # torch's, with Keras' rho and epsilon (epsilon added after the square root)
-        return torch.optim.RMSprop(params, foreach=True, lr=cfg.lr, alpha=0.9, eps=1e-7, weight_decay=cfg.weight_decay)
+        return torch.optim.RMSprop(params, foreach=foreach, lr=cfg.lr, alpha=0.9, eps=1e-7,
+                                   weight_decay=cfg.weight_decay)
     if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(params, foreach=True, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return torch.optim.AdamW(params, foreach=foreach, lr=cfg.lr, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, foreach=True, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0,
+        return torch.optim.SGD(params, foreach=foreach, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0,
                                weight_decay=cfg.weight_decay)
     raise ValueError(f"unknown optimizer '{cfg.optimizer}'")
 

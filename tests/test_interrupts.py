@@ -232,3 +232,42 @@ def test_evaluate_interrupted_while_its_tracking_waits_on_a_locked_store(pipelin
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
     assert err.startswith("interrupted (Ctrl-C) while running evaluate.py tiny; "), err
     assert not list(root.glob("**/*.tmp"))
+
+
+def test_ctrl_c_to_dvc_repro_is_the_line_and_dvc_s_own_then_dvc_repro_resumes(tmp_path):
+    """As a terminal sends it: SIGINT to the whole process group of `dvc repro` (DVC and the stage it runs)."""
+    import os
+
+    from conftest import BIN, dvc_project
+
+    exp = "seed003-unit-sparse"
+
+    def shrink(params):
+        params["data"].update(dataset="synthetic", synthetic={"train": 1500, "test": 200, "seed": 1})
+        params["prepare"].update(val_size=500, normalisations=["unit"], encodings=["sparse"])
+        params["train"].update(epochs=3, batch_size=100)
+        params["experiments"] = {exp: params["experiments"][exp]}
+
+    repo, env = dvc_project(tmp_path, shrink)
+    env = {**env, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([str(BIN / "dvc"), "repro"], cwd=repo, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    read_until(proc, f"{exp} epoch 2/")
+    sent = time.monotonic()
+    os.killpg(proc.pid, signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    assert time.monotonic() - sent < PROMPT and proc.returncode != 0, out
+    assert "Traceback" not in out, out
+    ours = [line for line in out.splitlines() if line.startswith("interrupted")]
+    assert len(ours) == 1 and ours[0].startswith(f"interrupted (Ctrl-C) while training {exp}; "), out
+    after = int(ours[0].rsplit(" ", 1)[1]) if "resumes it" in ours[0] else None  # else from epoch 1
+    assert [line for line in out.splitlines() if line.startswith("ERROR")] == [
+        f"ERROR: failed to reproduce 'train@{exp}': failed to run: python stages/train.py {exp}, exited with 130"]
+
+    again = subprocess.run([str(BIN / "dvc"), "repro"], cwd=repo, env=env, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    if after:
+        assert f"{exp}: resuming after epoch {after} from" in again.stdout
+    else:
+        assert ours[0].endswith("no epoch is checkpointed yet: `dvc repro` trains it from epoch 1")
+        assert "resuming" not in again.stdout

@@ -73,6 +73,9 @@ class Checkpoint:
 
     def discard(self) -> None:
         self.path.unlink(missing_ok=True)
+        # Said as it is: an interrupt from here on (the MLflow run's end) fails the stage with no checkpoint left.
+        interrupts.doing(f"finishing {self.name} (its weights are written)",
+                         "`dvc repro` runs the stage again, training it from epoch 1")
 
     def _read(self) -> dict | None:
         """The checkpoint, or None when there is none or it cannot be read (then with a warning)."""

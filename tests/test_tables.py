@@ -72,3 +72,10 @@ def test_a_damaged_table_is_one_line_naming_it(tmp_path, text, fault):
 def test_a_missing_table_names_it(tmp_path):
     with pytest.raises(DataError, match=r"h.csv: missing; rerun the stage that writes it"):
         tables.read_history(tmp_path / "h.csv")
+
+
+def test_csv_files_have_unix_line_ends_and_quote_what_needs_it(tmp_path):
+    from fmnist.files import write_csv
+
+    write_csv(tmp_path / "t.csv", ["class", "n"], [["a,b", 1], ['say "hi"', 2]])
+    assert (tmp_path / "t.csv").read_bytes() == b'class,n\n"a,b",1\n"say ""hi""",2\n'

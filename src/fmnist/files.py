@@ -63,9 +63,10 @@ def write_json(path: str | os.PathLike, data: dict) -> None:
 
 
 def write_csv(path: str | os.PathLike, header: list[str], rows) -> None:
-    """A CSV file (the csv module quotes a cell holding a comma, a quote or a line break), written whole."""
+    """A CSV file (the csv module quotes a cell holding a comma, a quote or a line break), written whole, with
+    Unix line ends (the csv module's default is CRLF) as every other text file the project writes."""
     with atomic(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
+        writer = csv.writer(f, lineterminator="\n")
         writer.writerow(header)
         writer.writerows(rows)
 

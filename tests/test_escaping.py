@@ -156,7 +156,7 @@ def test_predict_prints_one_line_per_image_whatever_the_names_and_the_terminal(p
         lines = proc.stdout.splitlines()
         assert len(lines) == len(images), proc.stdout
         for name in NAMES:
-            shown = terminal(name) if encoding == "utf-8" else terminal(name).encode("ascii", "backslashreplace").decode()
+            shown = terminal(name).encode(encoding, "backslashreplace").decode(encoding)  # what the terminal can show
             assert all(shown in line for line in lines), (name, lines[0])
 
 

@@ -59,17 +59,22 @@ def stage(main):
         interrupts.doing("running " + shlex.join([os.path.basename(sys.argv[0] or "fmnist"), *sys.argv[1:]]))
         try:
             with interrupts.inside():
-                return main(argv)
+                result = main(argv)
         except BaseException as exc:
             signum = interrupts.received()  # a library may have turned the interrupt into another exception
             if signum is not None or isinstance(exc, KeyboardInterrupt):
                 interrupts.exit_after(signum or signal.SIGINT)
+            if isinstance(exc, SystemExit):  # argparse's usage line, a stage's own exit
+                interrupts.leave(exc.code)
             if not isinstance(exc, Exception):
-                raise  # SystemExit: argparse's usage line, a stage's own exit
+                raise
             if os.environ.get("FMNIST_TRACEBACK", "").strip() not in ("", "0"):
                 traceback.print_exc()
             print(f"error: {terminal(fault_line(exc))}", file=sys.stderr)
-            sys.exit(2 if isinstance(exc, FmnistError) or storage_fault(exc) is not None else 1)
+            interrupts.leave(2 if isinstance(exc, FmnistError) or storage_fault(exc) is not None else 1)
+        if interrupts.as_program():
+            interrupts.leave(result)
+        return result
 
     return run
 

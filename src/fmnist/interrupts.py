@@ -22,7 +22,8 @@ import warnings
 GRACE = 3.0  # seconds from the signal to the exit, whatever the main thread is waiting for
 SIGNALS = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
 
-_state = {"what": None, "resume": None, "inside": False, "signal": None, "said": False, "installed": False}
+_state = {"what": None, "resume": None, "inside": False, "signal": None, "said": False, "installed": False,
+          "leaving": False}
 _lock = threading.Lock()
 
 
@@ -90,7 +91,34 @@ def exit_after(signum: int) -> None:
     exit_now(signum)
 
 
+def as_program() -> bool:
+    """Whether this process took the signals over (a stage script, the `fmnist` command), not a test's caller."""
+    return _state["installed"]
+
+
+def leave(status=0) -> None:
+    """main() is over, its files whole: exit with `status` (sys.exit's meaning: None 0, a text printed and 1).
+    As a program at once (os._exit), not through the interpreter's own exit: that restores the default signal
+    dispositions early on, so a Ctrl-C in its last moments would end the process without a word, and it closes
+    the sqlite connection that a tracking thread may still wait on, waiting with it."""
+    if not _state["installed"]:
+        sys.exit(status)
+    _state["leaving"] = True  # a signal from here on changes nothing: the status stands
+    if status is not None and not isinstance(status, int):
+        print(status, file=sys.stderr)
+        status = 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    logging.shutdown()
+    os._exit(status or 0)
+
+
 def _handler(signum, frame):
+    if _state["leaving"]:
+        return
     if _state["signal"] is not None or not _state["inside"]:
         exit_now(_state["signal"] or signum)  # a second signal, or none of main()'s `with` blocks to unwind
     _state["signal"] = signum

@@ -64,10 +64,8 @@ def stage(main):
             signum = interrupts.received()  # a library may have turned the interrupt into another exception
             if signum is not None or isinstance(exc, KeyboardInterrupt):
                 interrupts.exit_after(signum or signal.SIGINT)
-            if isinstance(exc, SystemExit):  # argparse's usage line, a stage's own exit
-                interrupts.leave(exc.code)
             if not isinstance(exc, Exception):
-                raise
+                raise  # SystemExit: argparse's help or usage line, a stage's own exit
             if os.environ.get("FMNIST_TRACEBACK", "").strip() not in ("", "0"):
                 traceback.print_exc()
             print(f"error: {terminal(fault_line(exc))}", file=sys.stderr)

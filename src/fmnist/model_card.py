@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import re
 
+from fmnist import tables
 from fmnist.data.classes import FASHION_CLASSES
 from fmnist.data.kinds import KINDS
+from fmnist.escaping import markdown as md  # names are user input: literal text in the card
 from fmnist.stats import BOOTSTRAP_SEED, RESAMPLES
 
 SECTIONS = ("Model", "Data", "Training", "Metrics", "Per class", "Calibration", "Known limits", "Intended uses",
@@ -17,11 +19,6 @@ SECTIONS = ("Model", "Data", "Training", "Metrics", "Per class", "Calibration", 
 # training file, within the test file, and test images with a twin among the training images.
 FIRST_RELEASE_DUPLICATES = {"within_train": 43, "within_test": 1, "across": 10}
 LOSSES = {"mse": "softmax + mean squared error", "cross_entropy": "cross-entropy"}
-
-
-def md(text) -> str:
-    """Text as literal Markdown: its markup characters escaped, one line (class and dataset names are user input)."""
-    return re.sub(r"([\\`*_\[\]<>|&])", r"\\\1", " ".join(str(text).split()))
 
 
 def origin(record: dict | None) -> str:
@@ -107,15 +104,6 @@ def _metrics(info: dict, m: dict) -> list[str]:
     return rows + ["", f"The F1 interval resamples the test images {RESAMPLES:,} times (seed {BOOTSTRAP_SEED})."]
 
 
-def _mistaken(row: dict) -> str:
-    parts, k = [], 1
-    while f"mistaken_for_{k}" in row:
-        if row[f"mistaken_for_{k}_count"]:
-            parts.append(f"{md(row[f'mistaken_for_{k}'])} ({row[f'mistaken_for_{k}_count']})")
-        k += 1
-    return ", ".join(parts) or "-"
-
-
 def confused_pairs(table: list[dict], top: int = 3) -> list[tuple[str, str, int]]:
     """The (true, predicted, count) pairs met most often, most first."""
     pairs = [(r["class"], r[f"mistaken_for_{k}"], r[f"mistaken_for_{k}_count"])
@@ -130,7 +118,7 @@ def _per_class(info: dict, metrics: dict, table: list[dict]) -> list[str]:
     for i, r in enumerate(table):
         accuracy = pct(r["accuracy"]) if r["images"] else "-"
         rows.append(f"| {md(r['class'])} | {r['images']:,} | {accuracy} | {per['precision'][i]:.3f} | "
-                    f"{per['f1'][i]:.3f} | {_mistaken(r)} |")
+                    f"{per['f1'][i]:.3f} | {tables.mistaken_for(r, md)} |")
     pairs = confused_pairs(table)
     if pairs:
         rows += ["", "Most confused: " + "; ".join(f"{md(a)} taken for {md(b)} {n:,} time{'s' if n != 1 else ''}" for a, b, n in pairs)

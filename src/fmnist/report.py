@@ -110,15 +110,6 @@ def tta(settings: dict[str, ExperimentSettings], name: str) -> bool:
     return name in settings and settings[name].tta
 
 
-def mistaken_for(row: dict) -> str:
-    parts, k = [], 1
-    while f"mistaken_for_{k}" in row:
-        if row[f"mistaken_for_{k}_count"]:
-            parts.append(f"{row[f'mistaken_for_{k}']} ({row[f'mistaken_for_{k}_count']})")
-        k += 1
-    return ", ".join(parts) or "-"
-
-
 # --- the page -----------------------------------------------------------------------------------
 
 def _images(*candidates: tuple[Path, str]) -> list[Block]:
@@ -238,7 +229,7 @@ def _experiment_section(files: ExperimentPaths, r: dict, flip_tta: bool) -> list
         for i, row in enumerate(r["misclassified"]):
             rows.append([row["class"], str(row["images"]), fmt_pct(row["accuracy"]) if row["images"] else "-",
                          f"{per_class['precision'][i]:.3f}", f"{per_class['f1'][i]:.3f}", str(row["errors"]),
-                         fmt_pct(row["error_share"]), mistaken_for(row)])
+                         fmt_pct(row["error_share"]), tables.mistaken_for(row)])
         blocks.append(Block("table", header=[
             "True class", "Test images", "Accuracy (recall)", "Precision", "F1", "Errors",
             "Share of all errors", "Most often mistaken for (count)"], rows=rows))

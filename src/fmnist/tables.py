@@ -74,3 +74,14 @@ def read_history(path: str | os.PathLike) -> pd.DataFrame:
 def read_misclassified(path: str | os.PathLike) -> pd.DataFrame:
     """The per-class misclassification table evaluate wrote; class names as strings."""
     return read_table(path, misclassified_type, MISCLASSIFIED_REQUIRED)
+
+
+def mistaken_for(row: dict, name=str) -> str:
+    """A misclassification row's "mistaken for" classes with their counts, most first ("Shirt (12), Coat (3)"),
+    each class name shown through `name` (an escaping for the medium); "-" when it has none."""
+    parts, k = [], 1
+    while f"mistaken_for_{k}" in row:
+        if row[f"mistaken_for_{k}_count"]:
+            parts.append(f"{name(row[f'mistaken_for_{k}'])} ({row[f'mistaken_for_{k}_count']})")
+        k += 1
+    return ", ".join(parts) or "-"

@@ -103,11 +103,9 @@ def seeds_line(folder: Path) -> str:
 
 
 def render(results: Path = RESULTS, params_path: Path = ROOT / "params.yaml") -> str:
-    import yaml
+    from fmnist.params import load_params
 
-    from fmnist.params import parse_params
-
-    params = parse_params(yaml.safe_load(params_path.read_text()))
+    params = load_params(params_path)
     epochs = {name: exp.effective_epochs for name, exp in params.experiments.items() if name.startswith("seed003-")}
     out = [BEGIN, ""]
     for folder in sorted(p / "fidelity" for p in results.glob("*") if (p / "fidelity").is_dir()):

@@ -52,10 +52,9 @@ def mlflow_command(argv):
 
 @stage
 def seeds(argv):
-    import yaml
-
     from fmnist import sweeps
-    from fmnist.params import load_params
+    from fmnist.params import parse_params
+    from fmnist.params_yaml import read_yaml
 
     parser = argparse.ArgumentParser(
         prog="fmnist seeds", description="The spread over seeds: every experiment's runs in `dvc exp show` that "
@@ -68,11 +67,12 @@ def seeds(argv):
     parser.add_argument("--json", action="store_true", help="the groups as JSON, each run named")
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
-    params = load_params(args.params)
+    raw = read_yaml(args.params)  # once, as DVC reads it: validated here, the sections DVC does not show below
+    params = parse_params(raw)
     for name in args.experiments:
         params.experiment(name)  # an unknown name fails here, naming the choices
     root = Path(args.params).resolve().parent
-    groups, skipped = sweeps.group_runs(sweeps.dvc_exp_show(root), yaml.safe_load(Path(args.params).read_text()))
+    groups, skipped = sweeps.group_runs(sweeps.dvc_exp_show(root), raw)
     groups = [g for g in groups if (not args.experiments or g.experiment in args.experiments)
               and len(g.runs) >= args.min_seeds]
     if args.json:

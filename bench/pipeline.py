@@ -78,12 +78,13 @@ def main(argv=None) -> dict:
         parser.error("--images must be at least 600")
 
     from fmnist.device import resolve_device
+    from fmnist.params_yaml import read_yaml
 
     device = resolve_device(args.device)
     work = Path(tempfile.mkdtemp(prefix="fmnist-pipeline-")) if args.keep is None else args.keep
     work.mkdir(parents=True, exist_ok=True)
     repo = copy_repo(work)
-    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params = read_yaml(repo / "params.yaml")  # as DVC reads it
     params["data"].update(dataset="synthetic", synthetic={"train": args.images, "test": args.images // 6, "seed": 0})
     params["prepare"]["val_size"] = args.images // 5
     params["train"].update(epoch_limit=1, device=args.device)

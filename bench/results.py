@@ -47,14 +47,12 @@ def cpu_name() -> str:
 
 def collect(run_dir: Path, dest: Path) -> list[str]:
     """Copy the evaluated experiments of `run_dir` into `dest`; return their names."""
-    import yaml
-
-    from fmnist.params import parse_params
+    from fmnist.params import load_params
     from fmnist.paths import ExperimentPaths
     from fmnist.report import build_report
     from fmnist.weights import Weights
 
-    params = parse_params(yaml.safe_load((run_dir / "params.yaml").read_text()))
+    params = load_params(run_dir / "params.yaml")
     done = [e for e in params.experiments if ExperimentPaths(e, run_dir).metrics.exists()]
     for sub in ("metrics", "plots/train", "plots/confusion", "plots/misclassified", "plots/evaluate", "plots/timing",
                 "data/raw", "runs"):
@@ -89,9 +87,7 @@ def device_name(run: dict) -> str:
 
 
 def render(results: Path = RESULTS) -> str:
-    import yaml
-
-    from fmnist.params import parse_params
+    from fmnist.params import load_params
     from fmnist.paths import ExperimentPaths
 
     out = [BEGIN, ""]
@@ -100,7 +96,7 @@ def render(results: Path = RESULTS) -> str:
         out += ["No real-data results are committed yet: every figure is unmeasured.", ""]
     for folder in folders:
         record = json.loads((folder / "data/raw/dataset.json").read_text())
-        params = parse_params(yaml.safe_load((folder / "params.yaml").read_text()))
+        params = load_params(folder / "params.yaml")
         experiments, pub = list(params.experiments), params.published  # published: fractions, as metrics are
         rel = os.path.relpath(folder, ROOT)
         out.append(f"**{record['name']}** ([{rel}]({rel}): metrics, per-epoch histories, confusion rows and "

@@ -25,13 +25,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_seed(run_dir: Path, experiment: str, seed: int) -> dict:
-    import yaml
-
     from fmnist import tables
-    from fmnist.params import parse_params
+    from fmnist.params import load_params
     from fmnist.training import train_experiment
 
-    params = parse_params(yaml.safe_load((run_dir / "params.yaml").read_text()))
+    params = load_params(run_dir / "params.yaml")
     cfg = dataclasses.replace(params.experiment(experiment), seed=seed, track_test=True, device="cpu")
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder)

@@ -67,7 +67,7 @@ relink: $(STAMP)  ## hardlink every DVC output to the cache (saves the duplicate
 	$(BIN)/dvc checkout --relink -q
 
 test: $(STAMP)  ## the whole test suite, slow tests included
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 test-fast: $(STAMP)  ## the suite without the slow tests (real servers, browser)
 	$(BIN)/python -m pytest -q -m "not slow"

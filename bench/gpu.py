@@ -14,7 +14,8 @@ In order:
   e. with time left: seed003 variants at more seeds, their test accuracy after every epoch.
 Each step has a time budget and the whole run a deadline (--budget); a part that fails or runs out of time
 records that and the run goes on. The record is written after every part and every epoch, so a run that is
-killed keeps what it did. --tiny shrinks the data and epochs (the CPU rehearsal; nothing measured means much).
+killed keeps what it did. With --json, trained.tar.gz beside the record holds the weights, histories and timings of
+the experiments steps c and d trained, laid out as in a project. --tiny shrinks the data and epochs (the CPU rehearsal; nothing measured means much).
 """
 
 from __future__ import annotations
@@ -181,6 +182,29 @@ def train(run: Run, entry: dict, name: str, cfg, variant_dir: Path, out: Path, e
                                       device=run.device)
         entry["test_accuracy"] = round(metrics["test_accuracy"], 6)
         entry["eval_seconds"] = round(time.perf_counter() - started, 2)
+
+
+def pack_trained(record: dict, dest: Path) -> None:
+    """Every experiment steps c and d trained to the end, as a project lays it out (models/<e>.pt,
+    plots/train/<e>.csv, plots/timing/<e>.json), in one archive: evaluate and report make the real-data results
+    folder from it on any machine (bench/README.md, "A lent GPU")."""
+    import tarfile
+
+    members = {}
+    for step in ("c", "d"):
+        for name, entry in record["steps"].get(step, {}).items():
+            if isinstance(entry, dict) and entry.get("status") == "ok" and "weights" in entry:
+                weights = Path(entry["weights"])
+                members.update({f"models/{name}.pt": weights, f"plots/train/{name}.csv": weights.with_suffix(".csv"),
+                                f"plots/timing/{name}.json": weights.with_suffix(".timing.json")})
+    if not members:
+        return
+    part = dest.with_name(dest.name + ".tmp")
+    with tarfile.open(part, "w:gz") as tar:
+        for arcname, path in sorted(members.items()):
+            tar.add(path, arcname=arcname)
+    part.replace(dest)
+    record["trained"] = {"archive": dest.name, "experiments": sorted({Path(m).stem for m in members})}
 
 
 def estimate(entry: dict) -> None:
@@ -462,7 +486,8 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", default="abcde", help="which steps, in order (default: abcde)")
     parser.add_argument("--budget", type=float, help="seconds for the whole run (default: 450; --tiny 300)")
     parser.add_argument("--json", type=Path, help="where the record goes (default: bench/results/<device>.json; "
-                        "a --tiny run only where --json says)")
+                        "a --tiny run only where --json says); with --json, trained.tar.gz beside it holds the "
+                        "experiments steps c and d trained")
     parser.add_argument("--params", type=Path, default=ROOT / "params.yaml")
     parser.add_argument("--keep", type=Path, metavar="FILE", help="append FILE's runs to bench/results/ and stop")
     args = parser.parse_args(argv)
@@ -493,6 +518,9 @@ def main(argv=None) -> int:
         for step in args.steps:
             run.begin(step, CAPS[step])
             getattr(steps, step)()
+            if args.json and step in "cd":  # the archive is as complete as the run when a timeout ends it
+                pack_trained(record, args.json.parent / "trained.tar.gz")
+                run.save()
     record["finished"] = True
     run.save()
     print(summary(record))

@@ -65,6 +65,9 @@ def collect(run_dir: Path, dest: Path) -> list[str]:
         src, dst = ExperimentPaths(e, run_dir), ExperimentPaths(e, dest)
         for out in ("metrics", "timing", "history", "confusion", "misclassified"):
             shutil.copy2(getattr(src, out), getattr(dst, out))
+        if src.model_card.exists():
+            dst.model_card.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src.model_card, dst.model_card)
         shutil.copytree(src.figures, dst.figures, dirs_exist_ok=True)
         weights = Weights.load(src.weights)
         run = {"device": weights.device, "cpu": cpu_name() if weights.device == "cpu" else None,
@@ -102,16 +105,16 @@ def render(results: Path = RESULTS) -> str:
         out.append(f"**{record['name']}** ([{rel}]({rel}): metrics, per-epoch histories, confusion rows and "
                    f"[the report]({rel}/reports/report.md); "
                    f"[HTML]({rel}/reports/report.html)):")
-        out += ["", "| experiment | test accuracy (95 % interval) | macro F1 | test loss | epochs | trainable params | "
-                    "training time (device, date) | published | difference |",
-                "|---|---:|---:|---:|---:|---:|---|---:|---:|"]
+        out += ["", "| experiment | test accuracy (95 % interval) | macro F1 (95 % interval) | test loss | ECE | epochs | "
+                    "trainable params | training time (device, date) | published | difference |",
+                "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|"]
         for e in experiments:
             p = None if pub.get(e) is None else 100 * pub[e]
             shown_pub = f"{p:.2f} %" if p is not None else ("not published" if e in pub else "-")
             files = ExperimentPaths(e, folder)
             path = files.metrics
             if not path.exists():
-                out.append(f"| `{e}` | unmeasured (not run yet) | | | | | | {shown_pub} | |")
+                out.append(f"| `{e}` | unmeasured (not run yet) | | | | | | | {shown_pub} | |")
                 continue
             m = json.loads(path.read_text())
             run = json.loads((folder / "runs" / f"{e}.json").read_text())
@@ -119,7 +122,11 @@ def render(results: Path = RESULTS) -> str:
             acc = 100 * m["test_accuracy"]
             low, high = wilson_interval(m["test_images"] - m["errors"], m["test_images"])
             diff = f"{acc - p:+.2f} pp" if p is not None else ""
-            out.append(f"| `{e}` | {acc:.2f} % ({100 * low:.2f}-{100 * high:.2f}) | {m['macro_f1']:.4f} | {m['test_loss']:.4f} | {m['epochs']} | "
+            # evaluate writes the F1 interval and the calibration since issue 25; an older run's files lack them
+            f1 = f"{m['macro_f1']:.4f}" + (f" ({m['macro_f1_low']:.4f}-{m['macro_f1_high']:.4f})"
+                                            if "macro_f1_low" in m else " (unmeasured)")
+            ece = f"{m['calibration']['ece']:.4f}" if "calibration" in m else "unmeasured"
+            out.append(f"| `{e}` | {acc:.2f} % ({100 * low:.2f}-{100 * high:.2f}) | {f1} | {m['test_loss']:.4f} | {ece} | {m['epochs']} | "
                        f"{m['parameters']:,} | {fmt_seconds(seconds)} ({device_name(run)}, "
                        f"{run['finished'][:10]}) | {shown_pub} | {diff} |")
         d = record.get("duplicates")
@@ -127,7 +134,9 @@ def render(results: Path = RESULTS) -> str:
                     "interval is Wilson's 95 % score interval of the accuracy on that many images (what another "
                     "draw of test images of the same kind could give, not the spread over seeds); the "
                     "test loss is in each experiment's own loss (softmax + MSE for `seed000`, cross-entropy "
-                    "otherwise). Published: the test accuracy the seed notebook printed, on the official "
+                    "otherwise); the F1 interval is a seeded bootstrap over the test images; ECE is the expected "
+                    "calibration error (15 equal-width confidence bins), unmeasured where the run's files predate "
+                    "it. Published: the test accuracy the seed notebook printed, on the official "
                     "Fashion-MNIST test set. The comparison holds to within about "
                     f"{SAMPLING_PP} pp: the same 70,000 real images with the official labels and class balance, "
                     "split into another 60,000 / 10,000 (see the data note above), and the standard error of a "

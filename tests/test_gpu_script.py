@@ -59,6 +59,24 @@ def test_the_tiny_rehearsal_runs_every_step(tmp_path):
     [(name, seed)] = steps["e"].items()
     assert name.endswith("seed 1") and len(seed["test_acc"]) == 1
 
+    # what steps c and d trained comes back as a project lays it out, whole and loadable
+    import tarfile
+
+    from fmnist import tables
+    from fmnist.weights import Weights
+
+    trained = sorted({"resnet", *done})
+    assert run["trained"] == {"archive": "trained.tar.gz", "experiments": trained}
+    with tarfile.open(tmp_path / "trained.tar.gz") as tar:
+        assert sorted(tar.getnames()) == sorted(f"{folder}/{e}.{ext}" for e in trained for folder, ext in (
+            ("models", "pt"), ("plots/train", "csv"), ("plots/timing", "json")))
+        tar.extractall(tmp_path / "project", filter="data")
+    for e in trained:
+        assert Weights.load(tmp_path / "project" / "models" / f"{e}.pt").train["model"]
+        rows = tables.read_history(tmp_path / "project" / "plots" / "train" / f"{e}.csv")
+        assert len(rows) == (2 if e == "resnet" else 1)
+        assert json.loads((tmp_path / "project" / "plots" / "timing" / f"{e}.json").read_text())["train_seconds"] > 0
+
     # docs/performance.md's rows for such a record: one per part, and the GPU targets read from steps c and d
     table = bench_module("table")
     rows = table.gpu_section(run)

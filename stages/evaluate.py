@@ -1,8 +1,9 @@
 """evaluate@<experiment>: test metrics with their intervals, calibration, confusion data, misclassification
 analysis and the model card of one experiment.
 
-The results are also logged into the experiment's MLflow run (its id comes from models/<experiment>.run.json);
-tracking never fails the stage.
+The experiment's MLflow run is then completed from the outputs of train and evaluate (fmnist.tracking.complete:
+params, tags, curves, the model and its registration, test metrics, figures, model card, the champion alias);
+its id comes from models/<experiment>.run.json. Tracking never fails the stage.
 """
 
 import _require  # noqa: F401  (first: a missing fmnist package is one line, not a traceback)
@@ -13,7 +14,7 @@ from fmnist.escaping import terminal
 from fmnist.evaluation import evaluate_experiment
 from fmnist.params import load_params
 from fmnist.paths import ExperimentPaths, prepared_dir
-from fmnist.tracking import evaluation_artifacts, log_evaluation
+from fmnist.tracking import log_experiment
 from fmnist.device import resolve_device
 
 DATASET_RECORD = "data/raw/dataset.json"  # where the data came from, for the model card
@@ -43,7 +44,7 @@ def main(argv=None):
         card_path=files.model_card,
         dataset_record=DATASET_RECORD,
     )
-    log_evaluation(files.run_file, metrics, evaluation_artifacts(name), params, card_path=files.model_card)
+    log_experiment(name, params)
     print(f"{name} on {terminal(metrics['dataset'])}: test accuracy {metrics['test_accuracy']:.4f} "
           f"({metrics['test_accuracy_low']:.4f}-{metrics['test_accuracy_high']:.4f}), "
           f"macro F1 {metrics['macro_f1']:.4f}, {metrics['errors']} errors of {metrics['test_images']}, "

@@ -1,8 +1,9 @@
 """train@<experiment>: train one experiment of params.yaml; weights to models/, history to plots/train/,
 timings to plots/timing/ (apart, so that two identical runs write identical weights and history).
 
-The run is tracked in MLflow (see fmnist.tracking); models/<experiment>.run.json carries its id to
-evaluate, and is written even when tracking fails (then with run_id null and the reason).
+Its per-epoch metrics are logged to the experiment's MLflow run (see fmnist.tracking; evaluate logs the rest);
+models/<experiment>.run.json carries the run id to evaluate, and is written even when tracking fails (then
+with run_id null and the reason).
 With train.distributed.enabled the stage runs itself again under torchrun (see
 fmnist.training.distributed); rank 0 writes the outputs and logs the run.
 """
@@ -15,7 +16,7 @@ from fmnist.console import progress_bars, stage
 from fmnist.data.prepare import load_variant
 from fmnist.params import load_params
 from fmnist.paths import ExperimentPaths, prepared_dir
-from fmnist.tracking import TrainingRun
+from fmnist.tracking import EpochLog
 from fmnist.training import distributed, train_experiment
 from fmnist.training.checkpoint import fingerprint
 from fmnist.device import resolve_device
@@ -47,10 +48,9 @@ def main(argv=None):
         if not ranks.main:  # the other processes only train
             train_experiment(name, cfg, **paths, progress=False)
             return
-        # What the run is tagged with: the data trained on, the checkpoint's fingerprint, the device.
+        # The run is tagged with the checkpoint's fingerprint: a resumed training continues the same run.
         meta, _ = load_variant(paths["variant_dir"], splits=())
-        with TrainingRun(name, params, run_file=files.run_file, meta=meta,
-                         fingerprint=fingerprint(cfg, meta), device=device, **paths) as run:
+        with EpochLog(name, params, files.checkpoints, files.run_file, fingerprint=fingerprint(cfg, meta)) as run:
             final = train_experiment(name, cfg, **paths, on_epoch=run.on_epoch, progress=progress)
     print(f"{name}: val accuracy {final['val_acc']:.4f} after {final['epoch']} epochs"
           + (f" on {ranks.world} processes" if ranks.active else ""))

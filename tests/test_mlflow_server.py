@@ -19,7 +19,9 @@ from pathlib import Path
 import pytest
 
 # Shared with the fast tracking tests: the tiny project, the in-process train stage, evaluate's metrics.
-from test_tracking import evaluate_like, fresh_sqlite_uri, load_project, train_tracked, write_tiny_project
+from test_tracking import (
+    evaluate_like, evaluate_tracked, fresh_sqlite_uri, load_project, train_tracked, write_tiny_project,
+)
 from conftest import free_port
 
 pytestmark = pytest.mark.slow
@@ -71,7 +73,7 @@ def new_server(tmp: Path, cache) -> Server:
 @contextlib.contextmanager
 def train_and_evaluate(root: Path, uri: str):
     """The tiny project in `root`: its train stage script run against the tracking server at `uri`, then
-    evaluate's logging into the same run. Yields the stage's process and whether evaluate logged."""
+    evaluate's tracking completing the same run. Yields the stage's process and whether evaluate logged."""
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
     env.pop("DVC_EXP_NAME", None)
     env.pop("DVC_ROOT", None)
@@ -81,11 +83,8 @@ def train_and_evaluate(root: Path, uri: str):
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
         mp.setenv("MLFLOW_TRACKING_URI", uri)
-        from fmnist.tracking import evaluation_artifacts, log_evaluation
-
-        logged = log_evaluation(root / "models/tiny.run.json", evaluate_like(root, "tiny"),
-                                evaluation_artifacts("tiny", root), load_project(root),
-                                weights_path=root / "models/tiny.pt")
+        evaluate_like(root, "tiny")
+        logged = evaluate_tracked(root, "tiny", load_project(root))
         yield stage, logged
 
 
@@ -152,14 +151,14 @@ def test_a_server_stopped_mid_run_costs_a_warning_and_sync_completes_the_run(tmp
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # fail at once once the server is gone
     monkeypatch.delenv("DVC_EXP_NAME", raising=False)
 
-    log_epoch = tracking.TrainingRun.log_epoch
+    log_epoch = tracking.EpochLog.log_epoch
 
     def stop_after_first_epoch(self, row):
         log_epoch(self, row)
         if row["epoch"] == 1:
             server.stop()
 
-    monkeypatch.setattr(tracking.TrainingRun, "log_epoch", stop_after_first_epoch)
+    monkeypatch.setattr(tracking.EpochLog, "log_epoch", stop_after_first_epoch)
     stderr = io.StringIO()
     try:
         with contextlib.redirect_stderr(stderr):

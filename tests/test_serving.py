@@ -16,7 +16,9 @@ import numpy as np
 import pytest
 
 # Shared with the fast tracking tests: the tiny project, the in-process train stage, evaluate's metrics.
-from test_tracking import evaluate_like, fresh_sqlite_uri, load_project, train_tracked, write_tiny_project
+from test_tracking import (
+    evaluate_like, evaluate_tracked, fresh_sqlite_uri, load_project, train_tracked, write_tiny_project,
+)
 from conftest import free_port
 
 pytestmark = pytest.mark.slow
@@ -26,8 +28,6 @@ BIN = Path(sys.executable).parent
 @pytest.fixture(scope="module")
 def champion(tmp_path_factory, request):
     """The tiny experiment trained, evaluated and registered in a sqlite store; yields (root, uri)."""
-    from fmnist.tracking import evaluation_artifacts, log_evaluation
-
     root = tmp_path_factory.mktemp("serve-project")
     write_tiny_project(root, {"tiny": {}})
     uri = fresh_sqlite_uri(getattr(request.config, "cache", None), root / "store")
@@ -35,8 +35,8 @@ def champion(tmp_path_factory, request):
         mp.chdir(root)
         mp.setenv("MLFLOW_TRACKING_URI", uri)
         train_tracked(root, "tiny")
-        assert log_evaluation(root / "models/tiny.run.json", evaluate_like(root, "tiny"),
-                              evaluation_artifacts("tiny", root), load_project(root))
+        evaluate_like(root, "tiny")
+        assert evaluate_tracked(root, "tiny", load_project(root))
     return root, uri
 
 

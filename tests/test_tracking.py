@@ -56,20 +56,27 @@ def load_project(root: Path):
 def train_tracked(root: Path, name: str):
     """What stages/train.py does, in-process, from `root`."""
     from fmnist.data.prepare import load_variant
-    from fmnist.device import resolve_device
-    from fmnist.tracking import TrainingRun
+    from fmnist.tracking import EpochLog
     from fmnist.training import train_experiment
     from fmnist.training.checkpoint import fingerprint
 
     params = load_project(root)
     cfg = params.experiment(name)
     paths = dict(variant_dir=root / "data/prepared" / cfg.variant, weights_path=root / f"models/{name}.pt",
-                 history_path=root / f"plots/train/{name}.csv", checkpoint_dir=root / f"checkpoints/{name}")
+                 history_path=root / f"plots/train/{name}.csv", checkpoint_dir=root / f"checkpoints/{name}",
+                 timing_path=root / f"plots/timing/{name}.json")
     meta, _ = load_variant(paths["variant_dir"], splits=())
-    with TrainingRun(name, params, run_file=root / f"models/{name}.run.json", meta=meta,
-                     fingerprint=fingerprint(cfg, meta), device=resolve_device(cfg.device), **paths) as run:
+    with EpochLog(name, params, paths["checkpoint_dir"], root / f"models/{name}.run.json",
+                  fingerprint=fingerprint(cfg, meta)) as run:
         train_experiment(name, cfg, **paths, on_epoch=run.log_epoch, progress=False)
     return params
+
+
+def evaluate_tracked(root: Path, name: str, params) -> bool:
+    """What stages/evaluate.py does after its outputs: complete the run from the outputs of train and evaluate."""
+    from fmnist.tracking import log_experiment
+
+    return log_experiment(name, params, root)
 
 
 def evaluate_like(root: Path, name: str) -> dict:
@@ -130,11 +137,9 @@ def project(tmp_path_factory, request):
         mp.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.2")  # default 10 s: longer than this run
         mp.delenv("DVC_ROOT", raising=False)
         params = train_tracked(root, "tiny")
-        from fmnist.tracking import evaluation_artifacts, log_evaluation
-
-        logged = log_evaluation(root / "models/tiny.run.json", evaluate_like(root, "tiny"),
-                                evaluation_artifacts("tiny", root), params, weights_path=root / "models/tiny.pt",
-                                card_path=write_card(root, "tiny"))
+        evaluate_like(root, "tiny")
+        write_card(root, "tiny")
+        logged = evaluate_tracked(root, "tiny", params)
         yield {"root": root, "uri": uri, "params": params, "logged": logged, "mp": mp}
 
 
@@ -244,8 +249,15 @@ def test_test_metrics_are_on_the_logged_model_too(project, client):
 def test_run_file_carries_the_run_id(project):
     record = run_of(project, "tiny")
     assert record["status"] == "logged" and record["not_logged"] == [] and record["error"] is None
-    assert len(record["run_id"]) == 32 and record["model.version"] == "1"
+    assert len(record["run_id"]) == 32 and record["fingerprint"] and record["started_ms"] > 0
+    assert record["dvc_exp_name"] == "exp-under-test"
     assert not (project["root"] / "checkpoints/tiny/mlflow-run.json").exists()
+
+
+def test_evaluate_registers_the_model_into_the_run(project, client):
+    tags = client.get_run(run_of(project, "tiny")["run_id"]).data.tags
+    assert tags["model.version"] == "1" and tags["model.uri"].startswith("models:/")
+    assert client.get_model_version("fmnist-tiny", "1").run_id == run_of(project, "tiny")["run_id"]
 
 
 def test_evaluation_lands_in_the_same_run_with_artifacts(project, client):
@@ -338,8 +350,6 @@ def offline(project):
     import contextlib
     import io
 
-    from fmnist.tracking import evaluation_artifacts, log_evaluation
-
     root, mp = project["root"], project["mp"]
     mp.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{free_port()}")
     stderr = io.StringIO()
@@ -347,9 +357,9 @@ def offline(project):
     with contextlib.redirect_stderr(stderr):
         params = train_tracked(root, "offline")
         trained = stderr.getvalue()
-        logged = log_evaluation(root / "models/offline.run.json", evaluate_like(root, "offline"),
-                                evaluation_artifacts("offline", root), params,
-                                card_path=write_card(root, "offline"))
+        evaluate_like(root, "offline")
+        write_card(root, "offline")
+        logged = evaluate_tracked(root, "offline", params)
     seconds = time.perf_counter() - started
     mp.setenv("MLFLOW_TRACKING_URI", project["uri"])
     return {"train_warning": trained, "eval_warning": stderr.getvalue()[len(trained):], "logged": logged,
@@ -364,7 +374,7 @@ def test_dead_server_warns_once_and_training_completes(project, offline):
     assert "not logged for offline" in lines[0] and "fmnist mlflow sync" in lines[0]
     record = run_of(project, "offline")
     assert record["run_id"] is None and record["status"] == "not logged"
-    assert "ConnectionError" in record["error"] and "the model" in record["not_logged"]
+    assert "ConnectionError" in record["error"] and record["not_logged"] == ["the run and its epoch metrics"]
     assert offline["seconds"] < 20  # no minutes of retries against a server that is not there
 
 
@@ -374,13 +384,24 @@ def test_dead_server_evaluation_warns_and_does_not_raise(offline):
     assert len(lines) == 1 and "test metrics and evaluation figures" in lines[0]
 
 
-def test_unknown_run_id_warns_not_raises(project, tmp_path, capsys):
-    from fmnist.tracking import log_evaluation
-
-    run_file = tmp_path / "ghost.run.json"
-    run_file.write_text(json.dumps({"experiment": "ghost", "run_id": "0" * 32}))
-    assert log_evaluation(run_file, {"test_accuracy": 0.5}, [], project["params"]) is False
-    assert "is not on this tracking server" in capsys.readouterr().err
+def test_a_run_id_the_server_lacks_finds_the_run_by_the_weights(project, client, capsys):
+    """A run file naming a run this server does not have (another store, a deleted run): evaluate's tracking
+    does not raise, finds the run by the weights' MD5 and adds nothing to it."""
+    root = project["root"]
+    run_file = root / "models/tiny.run.json"
+    kept = run_file.read_text()
+    run_id = json.loads(kept)["run_id"]
+    before = client.get_run(run_id)
+    try:
+        run_file.write_text(json.dumps({**json.loads(kept), "run_id": "0" * 32}))
+        assert evaluate_tracked(root, "tiny", project["params"]) is True
+    finally:
+        run_file.write_text(kept)
+    assert "warning" not in capsys.readouterr().err
+    exp_id = client.get_experiment_by_name("fmnist-test").experiment_id
+    assert len(client.search_runs([exp_id], "attributes.run_name = 'tiny'")) == 1
+    after = client.get_run(run_id).data
+    assert (after.params, after.tags, after.metrics) == (before.data.params, before.data.tags, before.data.metrics)
 
 
 # --- fmnist mlflow sync ---------------------------------------------------------------------------
@@ -409,6 +430,61 @@ def test_sync_logs_the_missing_run_once(project, offline, client, capsys):
     assert all("nothing to log" in line for line in again.values())
     assert len(client.search_runs([exp_id])) == len(before) + 1
     assert len(client.search_model_versions("name='fmnist-offline'")) == 1
+
+
+def run_contents(client, run_id: str) -> dict:
+    """Everything a run holds that a writer could add: params, tags, every metric point, artifacts, model versions."""
+    run = client.get_run(run_id)
+
+    def artifacts(path=None):
+        return [p for a in client.list_artifacts(run_id, path) for p in (artifacts(a.path) if a.is_dir else [a.path])]
+
+    return {"params": run.data.params, "tags": run.data.tags, "inputs": len(run.inputs.dataset_inputs),
+            "metrics": {k: [(m.step, m.value) for m in client.get_metric_history(run_id, k)] for k in run.data.metrics},
+            "artifacts": sorted(artifacts()), "status": run.info.status,
+            "versions": [v.version for v in client.search_model_versions(f"run_id='{run_id}'")]}
+
+
+def test_training_logs_only_epochs_and_evaluate_leaves_sync_nothing_to_log(tmp_path, request, monkeypatch, capsys):
+    """One writer per part of a run: the training callback creates the run (tagged with the fingerprint) and
+    logs the epoch metrics, nothing else; evaluate writes the rest, so that a sync after it logs nothing."""
+    from mlflow import MlflowClient
+
+    from fmnist.tracking import sync
+
+    root = tmp_path / "project"
+    write_tiny_project(root, {"bare": {}})
+    uri = fresh_sqlite_uri(getattr(request.config, "cache", None), tmp_path / "store")
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.delenv("DVC_EXP_NAME", raising=False)
+    params = train_tracked(root, "bare")
+    client = MlflowClient(uri)
+    record = json.loads((root / "models/bare.run.json").read_text())
+    trained = run_contents(client, record["run_id"])
+    history = (root / "plots/train/bare.csv").read_text().splitlines()[0].split(",")
+    assert record["status"] == "logged" and trained["status"] == "FINISHED"
+    assert trained["params"] == {} and trained["artifacts"] == [] and trained["versions"] == []
+    assert trained["inputs"] == 0 and client.get_run(record["run_id"]).info.run_name == "bare"
+    assert {k for k in trained["tags"] if not k.startswith("mlflow.")} == {"fingerprint"}
+    assert trained["tags"]["fingerprint"] == record["fingerprint"]
+    epoch_metrics = {k for k in trained["metrics"] if not k.startswith("system/")}
+    assert epoch_metrics == set(history) - {"epoch"}
+    assert all([step for step, _ in points] == [1, 2] for k, points in trained["metrics"].items() if k in epoch_metrics)
+
+    evaluate_like(root, "bare")
+    write_card(root, "bare")
+    assert evaluate_tracked(root, "bare", params) is True
+    evaluated = run_contents(client, record["run_id"])
+    assert evaluated["versions"] == ["1"] and evaluated["params"]["epochs_effective"] == "2"
+    assert "train_seconds" in evaluated["metrics"] and "test_accuracy" in evaluated["metrics"]
+    assert {"training/bare.csv", "training/loss_curve.png", "model_card/bare.md"} <= set(evaluated["artifacts"])
+    assert evaluated["tags"]["weights_md5"] and evaluated["tags"]["device"] == "cpu"
+    assert evaluated["tags"]["mlflow.source.name"] == "stages/train.py"
+    capsys.readouterr()
+    assert "nothing to log" in sync(params, root=root)["bare"]
+    assert run_contents(client, record["run_id"]) == evaluated
+    assert "warning" not in capsys.readouterr().err
 
 
 def test_sync_refuses_a_dead_server_in_one_line(project, monkeypatch):

@@ -1,8 +1,9 @@
-"""`fmnist mlflow sync`: log to MLflow what the DVC outputs hold and the tracking server lacks."""
+"""The one writer of a run's contents: `complete_run` logs what the DVC outputs hold and the run lacks.
+Evaluate calls it (`log_experiment`), and so does `fmnist mlflow sync` (`sync`); the train stage logs the
+epochs only (fmnist.tracking.epochs)."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from pathlib import Path
@@ -12,21 +13,33 @@ from fmnist.files import md5sum
 from fmnist.paths import ExperimentPaths, prepared_dir
 from fmnist.sweeps import seed_group
 from fmnist.tracking.artifacts import TRAINING_DIR, dataset_inputs, log_training_artifacts
-from fmnist.tracking.client import connect, experiment_id, one_line, quiet, run_exists, safe_uri, tracking_uri
-from fmnist.tracking.evaluation import log_evaluation_into
+from fmnist.tracking.client import connect, experiment_id, one_line, quiet, run_exists, safe_uri, tracking_uri, warn
+from fmnist.tracking.evaluation import sync_evaluation
 from fmnist.tracking.metrics import log_metrics, log_missing_history
 from fmnist.tracking.model import log_model, registered_name, update_champion
-from fmnist.tracking.outputs import dvc_lock_hash, evaluation_artifacts, read_history, read_run_file
+from fmnist.tracking.outputs import dvc_lock_hash, read_history, read_run_file
 from fmnist.tracking.provenance import git_commit, log_params, run_group, run_params, run_tags
 
 
-def sync(params, experiments=None, root: str | os.PathLike = ".") -> dict[str, str]:
-    """Log to MLflow what the DVC outputs hold and the tracking server lacks; return a line per experiment.
+def log_experiment(name: str, params, root: str | os.PathLike = ".") -> bool:
+    """The evaluate stage's tracking: `complete_run` for one experiment. Never raises: a fault is one
+    warning line (`fmnist mlflow sync` logs the rest later). True when everything was logged."""
+    uri = tracking_uri(params.mlflow)
+    try:
+        with quiet():
+            client = connect(uri)
+            complete_run(client, experiment_id(client, params.mlflow.experiment, uri), name, params, Path(root))
+    except Exception as exc:  # noqa: BLE001 - tracking must never fail evaluation
+        warn(f"MLflow tracking at {safe_uri(uri)} failed ({one_line(exc)}); not logged for {name}: what its run "
+             "lacks (params, tags, curves, the model, test metrics and evaluation figures, model card). "
+             "`fmnist mlflow sync` logs it later.")
+        return False
+    return True
 
-    A run is found by the run file's id, else by the weights' MD5 (tag `weights_md5`), else created;
-    then whatever it lacks is added: params, epochs, tags, curves, model, test metrics and figures.
-    Running it twice adds nothing the second time. Raises FmnistError when the server is unreachable.
-    """
+
+def sync(params, experiments=None, root: str | os.PathLike = ".") -> dict[str, str]:
+    """`fmnist mlflow sync`: `complete_run` for each experiment; return (and print) a line per experiment.
+    Raises FmnistError when the server is unreachable, or when an experiment could not be logged."""
     root = Path(root)
     uri = tracking_uri(params.mlflow)
     try:
@@ -39,7 +52,7 @@ def sync(params, experiments=None, root: str | os.PathLike = ".") -> dict[str, s
     for name in experiments or list(params.experiments):
         try:
             with quiet():
-                report[name] = sync_experiment(client, exp_id, name, params, root)
+                report[name] = complete_run(client, exp_id, name, params, root)
         except FmnistError:
             raise
         except Exception as exc:  # noqa: BLE001 - one experiment's fault should not hide the others'
@@ -51,8 +64,11 @@ def sync(params, experiments=None, root: str | os.PathLike = ".") -> dict[str, s
     return report
 
 
-def sync_experiment(client, exp_id: str, name: str, params, root: Path) -> str:
-    """Complete (or create) the run of one trained experiment; return what was logged, as one line."""
+def complete_run(client, exp_id: str, name: str, params, root: Path) -> str:
+    """Complete (or create) the run of one trained experiment from its outputs; return what was logged, as
+    one line. The run is the run file's, else the one tagged with the weights' MD5, else a new one; it gets
+    what it lacks: params, tags, dataset inputs, epochs, history and loss curve, training time, the model
+    (registered), test metrics, figures and model card, the champion alias. A second call adds nothing."""
     from fmnist.weights import Weights
 
     paths = ExperimentPaths(name, root)
@@ -60,10 +76,11 @@ def sync_experiment(client, exp_id: str, name: str, params, root: Path) -> str:
         return f"not trained ({paths.weights} missing); nothing to log"
     weights = Weights.load(paths.weights)
     digest = md5sum(paths.weights)
-    run_id, done = find_run(client, exp_id, name, read_run_file(paths.run_file).get("run_id"), digest)
+    record = read_run_file(paths.run_file)  # what only the train stage knew
+    run_id, done = find_run(client, exp_id, name, record, digest)
     run = client.get_run(run_id)
     done += sync_params(client, run, name, weights, params)
-    sync_tags(client, run, name, weights, digest, root, params)
+    sync_tags(client, run, name, weights, digest, record, root, params)
     variant_dir = prepared_dir(weights.variant, root)
     done += sync_inputs(client, run, variant_dir, weights)
     if paths.history.exists():
@@ -72,23 +89,24 @@ def sync_experiment(client, exp_id: str, name: str, params, root: Path) -> str:
         tags = log_model(client, run_id, paths.weights, params.mlflow.register, variant_dir)
         done.append(f"model (version {tags['model.version']})" if "model.version" in tags else "model")
     if paths.metrics.exists():
-        done += sync_evaluation(client, run_id, name, paths, params, root)
+        done += sync_evaluation(client, run_id, name, paths, params.mlflow.register, root)
     if params.mlflow.register and done:  # a model logged now may be the best one
         update_champion(client, registered_name(name))
-    if client.get_run(run_id).info.status == "RUNNING":  # its stage was cut off from the server
+    if client.get_run(run_id).info.status == "RUNNING":  # created here, or its stage was cut off from the server
         client.set_terminated(run_id, status="FINISHED")
     return f"run {run_id}: logged {', '.join(done)}" if done else f"run {run_id} is complete; nothing to log"
 
 
-def find_run(client, exp_id: str, name: str, run_id: str | None, digest: str) -> tuple[str, list[str]]:
+def find_run(client, exp_id: str, name: str, record: dict, digest: str) -> tuple[str, list[str]]:
     """The run file's run if the server has it, else the run tagged with these weights' MD5, else a new
-    run; with what was done (["created the run"] or nothing)."""
-    if run_exists(client, run_id):
-        return run_id, []
+    run (started when training started); with what was done (["created the run"] or nothing)."""
+    if run_exists(client, record.get("run_id")):
+        return record["run_id"], []
     found = client.search_runs([exp_id], f"tags.weights_md5 = '{digest}'", max_results=1)
     if found:
         return found[0].info.run_id, []
-    return client.create_run(exp_id, run_name=name, tags={"synced": "true"}).info.run_id, ["created the run"]
+    run = client.create_run(exp_id, start_time=record.get("started_ms"), run_name=name, tags={"synced": "true"})
+    return run.info.run_id, ["created the run"]
 
 
 def sync_params(client, run, name: str, weights, params) -> list[str]:
@@ -100,13 +118,30 @@ def sync_params(client, run, name: str, weights, params) -> list[str]:
     return [f"{len(missing)} params"]
 
 
-def sync_tags(client, run, name: str, weights, digest: str, root: Path, params) -> None:
-    """The tags the train stage would have set, the weights' MD5 and the dvc.lock hash: those that differ."""
+def wanted_tags(run, name: str, weights, record: dict, root: Path, params) -> dict[str, str]:
+    """What was trained, on what and where (the weights), from which commit, in which DVC experiment and
+    group, and the checkpoint's fingerprint (the run file)."""
+    import dataclasses
+
     commit = run.data.tags.get("git.commit") or git_commit(root)
-    tags = {**run_tags(name, vars(weights), commit, f"train@{name}"), "weights_md5": digest,
-            "seed_group": seed_group(name, weights.train, dataclasses.asdict(params.data), params.prepare.val_size)}
-    if "group" not in run.data.tags:
+    tags = {**run_tags(name, vars(weights), commit, f"train@{name}"),
+            "seed_group": seed_group(name, weights.train, dataclasses.asdict(params.data), params.prepare.val_size),
+            "mlflow.source.name": "stages/train.py", "mlflow.source.type": "LOCAL"}
+    exp_name = record.get("dvc_exp_name") or os.environ.get("DVC_EXP_NAME")
+    if exp_name:
+        tags["dvc.exp_name"] = tags["group"] = exp_name
+    elif "group" not in run.data.tags:  # params.yaml may have changed since: a group once set stays
         tags["group"] = run_group(root, commit)
+    if record.get("fingerprint"):
+        tags["fingerprint"] = record["fingerprint"]
+    if weights.synthetic:
+        tags["mlflow.note.content"] = f"Trained on {weights.dataset}: synthetic data, not Fashion-MNIST."
+    return tags
+
+
+def sync_tags(client, run, name: str, weights, digest: str, record: dict, root: Path, params) -> None:
+    """`wanted_tags`, the weights' MD5 and the dvc.lock hash: those that differ."""
+    tags = {**wanted_tags(run, name, weights, record, root, params), "weights_md5": digest}
     lock = dvc_lock_hash(root, name, digest)
     if lock:
         tags["dvc.lock_hash"] = lock
@@ -139,13 +174,3 @@ def sync_history(client, run, paths: ExperimentPaths, title: str) -> list[str]:
         log_metrics(client, run_id, {"train_seconds": timing["train_seconds"]},
                     step=rows[-1]["epoch"] if rows else 0)
     return done
-
-
-def sync_evaluation(client, run_id: str, name: str, paths: ExperimentPaths, params, root: Path) -> list[str]:
-    """Evaluate's test metrics, figures and model card, when the run has no test accuracy yet."""
-    if "test_accuracy" in client.get_run(run_id).data.metrics:
-        return []
-    metrics = {**read_run_file(paths.info), **json.loads(paths.metrics.read_text())}
-    log_evaluation_into(client, run_id, name, metrics, evaluation_artifacts(name, root),
-                        params.mlflow.register, root, paths.weights, paths.model_card)
-    return ["test metrics and figures" + (" and the model card" if paths.model_card.exists() else "")]

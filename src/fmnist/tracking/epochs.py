@@ -129,6 +129,14 @@ class EpochLog:
         if self.monitor is not None:
             self.monitor, monitor = None, self.monitor
             monitor.finish()  # logs what it holds; it never raises
+            if self.active:  # and a closing sample: a training shorter than the sampling interval has one too
+                try:
+                    with quiet():
+                        monitor.collect_metrics()
+                        monitor.publish_metrics(monitor.aggregate_metrics())
+                        monitor.mlflow_logger.flush()
+                except Exception:  # noqa: BLE001 - system metrics are a bonus: their fault is not reported
+                    pass
 
     def _end(self, status: str) -> None:
         self._stop_monitor()

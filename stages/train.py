@@ -5,7 +5,7 @@ Its per-epoch metrics are logged to the experiment's MLflow run (see fmnist.trac
 models/<experiment>.run.json carries the run id to evaluate, and is written even when tracking fails (then
 with run_id null and the reason).
 With train.distributed.enabled the stage runs itself again under torchrun (see
-fmnist.training.distributed); rank 0 writes the outputs and logs the run.
+fmnist.training.distributed); rank 0 writes the outputs and logs the epochs.
 """
 
 import _require  # noqa: F401  (first: a missing fmnist package is one line, not a traceback)

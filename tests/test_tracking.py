@@ -250,7 +250,7 @@ def test_run_file_carries_the_run_id(project):
     record = run_of(project, "tiny")
     assert record["status"] == "logged" and record["not_logged"] == [] and record["error"] is None
     assert len(record["run_id"]) == 32 and record["fingerprint"] and record["started_ms"] > 0
-    assert record["dvc_exp_name"] == "exp-under-test"
+    assert record["dvc_exp_name"] == record["group"] == "exp-under-test" and "git_commit" in record
     assert not (project["root"] / "checkpoints/tiny/mlflow-run.json").exists()
 
 

@@ -4,6 +4,7 @@ epochs only (fmnist.tracking.epochs)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -119,19 +120,16 @@ def sync_params(client, run, name: str, weights, params) -> list[str]:
 
 
 def wanted_tags(run, name: str, weights, record: dict, root: Path, params) -> dict[str, str]:
-    """What was trained, on what and where (the weights), from which commit, in which DVC experiment and
-    group, and the checkpoint's fingerprint (the run file)."""
-    import dataclasses
-
-    commit = run.data.tags.get("git.commit") or git_commit(root)
+    """What was trained, on what and where (the weights); from which commit, in which DVC experiment and
+    group, and the checkpoint's fingerprint (the run file, where the train stage recorded them)."""
+    commit = run.data.tags.get("git.commit") or record.get("git_commit") or git_commit(root)
     tags = {**run_tags(name, vars(weights), commit, f"train@{name}"),
             "seed_group": seed_group(name, weights.train, dataclasses.asdict(params.data), params.prepare.val_size),
             "mlflow.source.name": "stages/train.py", "mlflow.source.type": "LOCAL"}
-    exp_name = record.get("dvc_exp_name") or os.environ.get("DVC_EXP_NAME")
-    if exp_name:
-        tags["dvc.exp_name"] = tags["group"] = exp_name
-    elif "group" not in run.data.tags:  # params.yaml may have changed since: a group once set stays
-        tags["group"] = run_group(root, commit)
+    if record.get("dvc_exp_name"):
+        tags["dvc.exp_name"] = record["dvc_exp_name"]
+    # As the train stage saw it; else a group once set stays (params.yaml may have changed since).
+    tags["group"] = record.get("group") or run.data.tags.get("group") or run_group(root, commit)
     if record.get("fingerprint"):
         tags["fingerprint"] = record["fingerprint"]
     if weights.synthetic:

@@ -9,10 +9,11 @@ import time
 from pathlib import Path
 
 from fmnist.tracking.client import (
-    connect, experiment_id, one_line, quiet, run_exists, safe_uri, tracking_uri, warn,
+    connect, experiment_id, one_line, quiet, repo_root, run_exists, safe_uri, tracking_uri, warn,
 )
 from fmnist.tracking.metrics import log_metrics
 from fmnist.tracking.outputs import read_run_file, write_run_file
+from fmnist.tracking.provenance import git_commit, run_group
 from fmnist.tracking.worker import Worker
 
 FINISH_WAIT = 300.0   # seconds the finished stage waits for the tracking calls still queued
@@ -34,7 +35,7 @@ class EpochLog:
     """The epochs of one train stage into its MLflow run. Use as a context manager around `train_experiment`,
     with `on_epoch` as its `on_epoch`. It never raises: the first tracking fault prints one warning line and
     turns the rest into no-ops. On success it writes the run file (run id or null, what was not logged, and
-    what only the train stage knows: its start, the checkpoint's fingerprint, the DVC experiment).
+    what only the train stage knows: its start, the checkpoint's fingerprint, the commit, the DVC experiment and group).
 
     The run is created at the first epoch (name: the experiment; tag: `fingerprint`, what the checkpoint
     must match), so a bad setting that fails before training leaves no run behind. An interrupted training
@@ -165,6 +166,8 @@ class EpochLog:
     def record(self) -> dict:
         """The run file's content: the run and its tracking, then what the rest of the run is built from."""
         logged = self.run_id is not None and not self.not_logged
+        root = repo_root()
+        commit = git_commit(root)
         return {
             "experiment": self.experiment,
             "run_id": self.run_id,
@@ -176,4 +179,6 @@ class EpochLog:
             "started_ms": self.started_ms,
             "fingerprint": self.fingerprint,
             "dvc_exp_name": os.environ.get("DVC_EXP_NAME") or None,
+            "git_commit": commit,
+            "group": run_group(root, commit),
         }

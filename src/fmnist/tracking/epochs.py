@@ -34,8 +34,8 @@ def system_metrics(run_id: str, uri: str, resume: bool):
 class EpochLog:
     """The epochs of one train stage into its MLflow run. Use as a context manager around `train_experiment`,
     with `on_epoch` as its `on_epoch`. It never raises: the first tracking fault prints one warning line and
-    turns the rest into no-ops. On success it writes the run file (run id or null, what was not logged, and
-    what only the train stage knows: its start, the checkpoint's fingerprint, the commit, the DVC experiment and group).
+    turns the rest into no-ops. On success it writes the run file: the run id (or null), what was not logged,
+    and what only the train stage knows (its start, the checkpoint's fingerprint, commit, DVC experiment, group).
 
     The run is created at the first epoch (name: the experiment; tag: `fingerprint`, what the checkpoint
     must match), so a bad setting that fails before training leaves no run behind. An interrupted training

@@ -219,3 +219,9 @@ def test_a_changed_sample_file_is_refused(tmp_path):
     with pytest.raises(DataError, match="MD5 mismatch"):
         fetch_dataset(Data(dataset="fashion-mnist-sample", source=str(copy)), tmp_path / "raw")
     assert not (tmp_path / "raw" / "t10k-labels-idx1-ubyte.gz").exists()
+
+
+def test_every_kind_is_fetched_by_its_known_files_or_its_own_maker():
+    """A kind is one entry in KINDS; one without known files needs a maker in sources.FETCH, and nothing else."""
+    without_files = {name for name, kind in KINDS.items() if not kind.md5}
+    assert without_files == set(sources.FETCH)

@@ -3,7 +3,7 @@
 Torch- and numpy-free: params checks against it (the choices, fixed image sizes, what data.source must name),
 the download stage fetches by it and the model card says where the images came from. A new kind with known
 files is one entry here; one made by code (synthetic, idx-dir, image-folder) also needs its maker in
-fmnist.data.sources.
+fmnist.data.sources (its FETCH).
 """
 
 from __future__ import annotations

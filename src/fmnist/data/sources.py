@@ -210,56 +210,72 @@ def fetch_dataset(data: Data, raw_dir: str | os.PathLike) -> dict:
 
 
 def _fetch_dataset(data: Data, raw_dir: Path) -> dict:
-    checked = None  # what _check_pairs found, when a branch needed it early (it reads every image)
-    if data.dataset == "synthetic":
-        record = {"id": "synthetic", "name": SYNTHETIC_NAME, "synthetic": True,
-                  "classes": KINDS["synthetic"].classes, "config": vars(data.synthetic)}
-        if _is_current(raw_dir, record):
-            return describe(raw_dir)
-        from fmnist.data.synthetic import generate_splits  # numpy-heavy; only when asked for
-
-        splits = generate_splits(data.synthetic.train, data.synthetic.test, data.synthetic.seed)
-        for split, (images, labels) in splits.items():
-            write_idx(raw_dir / FILES[f"{split}_images"], images)
-            write_idx(raw_dir / FILES[f"{split}_labels"], labels)
-    elif data.dataset == "idx-dir":
-        folder = Path(data.source)
-        if not folder.is_dir():
-            raise DataError(f"{folder}: data.source is not a folder (idx-dir needs the folder of four IDX files)")
-        for name in FILES.values():
-            _from_folder(folder, name, raw_dir, md5=None)
-        checked = _check_pairs(raw_dir)
-        classes = data.classes or [str(i) for i in range(checked[2])]
-        _check_label_names(folder, raw_dir, classes)
-        record = {"id": "idx-dir", "name": data.name or folder.name, "synthetic": False, "classes": classes,
-                  "config": {"source": str(folder)}}
-    elif data.dataset == "image-folder":
-        from fmnist.data.images import read_image_folder  # PIL; only when asked for
-
-        splits, classes, skipped = read_image_folder(data)
-        for split, (images, labels) in splits.items():
-            write_idx(raw_dir / FILES[f"{split}_images"], images)
-            write_idx(raw_dir / FILES[f"{split}_labels"], labels)
-        folder = Path(data.source)
-        record = {"id": "image-folder", "name": data.name or folder.resolve().name, "synthetic": False,
-                  "classes": classes, "skipped": skipped,
-                  "config": {"source": str(folder), "image_size": list(data.image_size),
-                             "test_fraction": data.test_fraction, "split_seed": data.split_seed,
-                             "bad_files": data.bad_files}}
-    else:  # a kind with known files: from data.source, the repository or its mirrors, MD5s checked
-        spec = KINDS[data.dataset]
-        record = {"id": data.dataset, "name": spec.name, "synthetic": False, "classes": spec.classes,
-                  "config": {}}
-        if _is_current(raw_dir, record):
-            return describe(raw_dir)
-        source = data.source or (str(shipped(spec)) if spec.folder else None)
-        for name, md5 in spec.md5.items():
-            if (raw_dir / name).exists() and md5sum(raw_dir / name) == md5:
-                continue  # present and valid
-            if source and "://" not in source:
-                _from_folder(Path(source), name, raw_dir, md5)
-            else:
-                _download_file(name, [source] if source else list(spec.mirrors), md5, raw_dir, data)
-    record["duplicates"] = (checked or _check_pairs(raw_dir))[3]
-    _write_record(raw_dir, record)
+    fetched = FETCH.get(data.dataset, _known_files)(data, raw_dir)
+    if fetched is not None:  # None: the raw files already hold what these settings ask for
+        record, checked = fetched  # checked: what _check_pairs found, where the kind needed it early
+        record["duplicates"] = (checked or _check_pairs(raw_dir))[3]
+        _write_record(raw_dir, record)
     return describe(raw_dir)
+
+
+def _write_splits(raw_dir: Path, splits: dict) -> None:
+    for split, (images, labels) in splits.items():
+        write_idx(raw_dir / FILES[f"{split}_images"], images)
+        write_idx(raw_dir / FILES[f"{split}_labels"], labels)
+
+
+def _synthetic(data: Data, raw_dir: Path):
+    record = {"id": "synthetic", "name": SYNTHETIC_NAME, "synthetic": True,
+              "classes": KINDS["synthetic"].classes, "config": vars(data.synthetic)}
+    if _is_current(raw_dir, record):
+        return None
+    from fmnist.data.synthetic import generate_splits  # numpy-heavy; only when asked for
+
+    _write_splits(raw_dir, generate_splits(data.synthetic.train, data.synthetic.test, data.synthetic.seed))
+    return record, None
+
+
+def _idx_dir(data: Data, raw_dir: Path):
+    folder = Path(data.source)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: data.source is not a folder (idx-dir needs the folder of four IDX files)")
+    for name in FILES.values():
+        _from_folder(folder, name, raw_dir, md5=None)
+    checked = _check_pairs(raw_dir)
+    classes = data.classes or [str(i) for i in range(checked[2])]
+    _check_label_names(folder, raw_dir, classes)
+    return {"id": "idx-dir", "name": data.name or folder.name, "synthetic": False, "classes": classes,
+            "config": {"source": str(folder)}}, checked
+
+
+def _image_folder(data: Data, raw_dir: Path):
+    from fmnist.data.images import read_image_folder  # PIL; only when asked for
+
+    splits, classes, skipped = read_image_folder(data)
+    _write_splits(raw_dir, splits)
+    folder = Path(data.source)
+    return {"id": "image-folder", "name": data.name or folder.resolve().name, "synthetic": False,
+            "classes": classes, "skipped": skipped,
+            "config": {"source": str(folder), "image_size": list(data.image_size), "test_fraction": data.test_fraction,
+                       "split_seed": data.split_seed, "bad_files": data.bad_files}}, None
+
+
+def _known_files(data: Data, raw_dir: Path):
+    """A kind with known files: from data.source, the repository or its mirrors, MD5s checked."""
+    spec = KINDS[data.dataset]
+    record = {"id": data.dataset, "name": spec.name, "synthetic": False, "classes": spec.classes, "config": {}}
+    if _is_current(raw_dir, record):
+        return None
+    source = data.source or (str(shipped(spec)) if spec.folder else None)
+    for name, md5 in spec.md5.items():
+        if (raw_dir / name).exists() and md5sum(raw_dir / name) == md5:
+            continue  # present and valid
+        if source and "://" not in source:
+            _from_folder(Path(source), name, raw_dir, md5)
+        else:
+            _download_file(name, [source] if source else list(spec.mirrors), md5, raw_dir, data)
+    return record, None
+
+
+# The kinds whose files are made or read in their own way; every other kind has known files (KINDS).
+FETCH = {"synthetic": _synthetic, "idx-dir": _idx_dir, "image-folder": _image_folder}

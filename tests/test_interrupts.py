@@ -265,10 +265,12 @@ def test_ctrl_c_to_dvc_repro_is_the_line_and_dvc_s_own_then_dvc_repro_resumes(tm
     assert len(ours) == 1 and ours[0].startswith(f"interrupted (Ctrl-C) while training {exp}; "), out
     after = int(ours[0].rsplit(" ", 1)[1]) if "resumes it" in ours[0] else None  # else from epoch 1
     # DVC runs the command through $SHELL -c (/bin/sh where SHELL is unset): bash hands the stage's own 130 on;
-    # dash, which catches the same Ctrl-C itself, re-raises it once the stage has left, and DVC says -2.
-    status = "-2" if Path(os.path.realpath(shell)).name == "dash" else "130"
-    assert [line for line in out.splitlines() if line.startswith("ERROR")] == [
-        f"ERROR: failed to reproduce 'train@{exp}': failed to run: python stages/train.py {exp}, exited with {status}"]
+    # dash hands it on too, or, when the Ctrl-C reaches dash itself first, re-raises it once the stage has left
+    # and DVC says -2 (a race between the two processes; both seen on 2 cores).
+    statuses = ["130", "-2"] if Path(os.path.realpath(shell)).name == "dash" else ["130"]
+    errors = [line for line in out.splitlines() if line.startswith("ERROR")]
+    assert errors in ([f"ERROR: failed to reproduce 'train@{exp}': failed to run: python stages/train.py {exp}, "
+                       f"exited with {status}"] for status in statuses), out
 
     again = subprocess.run([str(BIN / "dvc"), "repro"], cwd=repo, env=env, capture_output=True, text=True)
     assert again.returncode == 0, again.stderr

@@ -1,5 +1,6 @@
 """The Keras port does Keras' arithmetic: RMSprop with epsilon under the square root, and the moving
-variance of BatchNormalization from the biased batch variance (formulas from Keras 3's source)."""
+variance of BatchNormalization from the biased batch variance (formulas from Keras 3's source), batch norm
+normalising with two-pass statistics as tf.nn.moments does."""
 
 from pathlib import Path
 
@@ -79,6 +80,38 @@ def test_batch_norm_moving_variance_is_keras_biased_one():
     torch.testing.assert_close(bn.running_mean, 0.01 * x.mean(dim=(0, 2, 3)))
     plain = torch.nn.BatchNorm2d(3, eps=1e-3, momentum=0.01).double()  # the same output in training
     torch.testing.assert_close(KerasBatchNorm2d(3, eps=1e-3, momentum=0.01).double()(x), plain(x))
+
+
+def test_batch_norm_in_training_is_float64_s_within_float32_rounding_in_both_layouts():
+    """Activations whose mean is large against their spread, as after a ReLU: PyTorch's own channels_last CPU
+    kernel loses several times float32's rounding there (its variance in one pass); the port's output and all three
+    gradients stay within float32's rounding of the same computation in float64."""
+    torch.manual_seed(0)
+    x64 = torch.randn(32, 5, 28, 28, dtype=torch.float64) * 0.1 + torch.tensor([0.0, 1, 10, 100, 300]).view(1, -1, 1, 1)
+    dy = torch.randn_like(x64)
+
+    def run(dtype, layout):
+        bn = KerasBatchNorm2d(5, eps=1e-3, momentum=0.01).to(dtype).train()
+        with torch.no_grad():
+            bn.weight.copy_(torch.linspace(0.5, 2, 5))
+            bn.bias.copy_(torch.linspace(-1, 1, 5))
+        x = x64.to(dtype).clone(memory_format=layout).requires_grad_()
+        y = bn(x)
+        y.backward(dy.to(dtype).contiguous(memory_format=layout))
+        return [t.double() for t in (y, x.grad, bn.weight.grad, bn.bias.grad, bn.running_var)]
+
+    exact = run(torch.float64, torch.contiguous_format)
+    for layout in (torch.contiguous_format, torch.channels_last):
+        for got, want, name in zip(run(torch.float32, layout), exact, ("y", "dx", "dweight", "dbias", "moving var")):
+            # float32 holds 300 + 0.1 z to 3e-5, a 3e-4 error in z: the floor any float32 batch norm has here
+            assert (got - want).abs().max() <= 1e-3 * want.abs().max(), (layout, name)
+    ours = (run(torch.float32, torch.channels_last)[0] - exact[0]).abs().max()
+    plain = torch.nn.BatchNorm2d(5, eps=1e-3).train()
+    with torch.no_grad():
+        plain.weight.copy_(torch.linspace(0.5, 2, 5))
+        plain.bias.copy_(torch.linspace(-1, 1, 5))
+    theirs = (plain(x64.float().contiguous(memory_format=torch.channels_last)).double() - exact[0]).abs().max()
+    assert theirs > 5 * ours  # what the port avoids (should PyTorch's kernel change, the docstring says so)
 
 
 def test_asl_uses_keras_batch_norm():

@@ -36,8 +36,32 @@ def run_seed(run_dir: Path, experiment: str, seed: int) -> dict:
         train_experiment(f"{experiment} seed {seed}", cfg, run_dir / "data" / "prepared" / cfg.variant,
                          out / "w.pt", out / "h.csv", out / "ck", progress=False)
         history = tables.read_history(out / "h.csv")
-    return {"seed": seed, "test_acc": [round(float(a), 6) for a in history["test_acc"]],
+    return {"seed": seed, "commit": code_commit(), "torch": torch_version(), "optimizer": cfg.optimizer,
+            "test_acc": [round(float(a), 6) for a in history["test_acc"]],
             "val_acc": [round(float(a), 6) for a in history["val_acc"]]}
+
+
+def code_commit() -> str | None:
+    """The commit of the fmnist code that trained (its checkout, wherever RUN_DIR is), '+' if it was edited."""
+    import subprocess
+
+    import fmnist
+
+    where = Path(fmnist.__file__).parent
+    try:
+        head = subprocess.run(["git", "-C", where, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", where, "status", "--porcelain", "--", "."], capture_output=True,
+                               text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+" if dirty else "")
+
+
+def torch_version() -> str:
+    import torch
+
+    return torch.__version__
 
 
 def main(argv=None) -> int:

@@ -1,5 +1,6 @@
 """The fidelity table (bench/fidelity.py): per-seed final accuracies of the port and of Keras, their spread and
-the verdict, from the files; and the section of docs/results.md is the one made from the committed files."""
+the verdict, from the files; and the sections of README.md and docs/results.md are the ones made from the committed
+files."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from conftest import ROOT, bench_module
 fidelity = bench_module("fidelity")
 
 
-def test_results_page_fidelity_section_is_generated():
-    assert fidelity.PAGE == ROOT / "docs" / "results.md"
-    page = fidelity.PAGE.read_text()
-    assert fidelity.readme_section(page) == fidelity.render(), "run: python bench/fidelity.py --write"
+@pytest.mark.parametrize("page", ["README.md", "docs/results.md"])
+def test_the_pages_fidelity_sections_are_generated(page):
+    assert ROOT / page in fidelity.PAGES
+    text = (ROOT / page).read_text()
+    assert fidelity.readme_section(text) == fidelity.render(page=ROOT / page), "run: python bench/fidelity.py --write"
 
 
 def write_runs(folder, side, name, finals, epochs=20):

@@ -114,5 +114,20 @@ def test_batch_norm_in_training_is_float64_s_within_float32_rounding_in_both_lay
     assert theirs > 5 * ours  # what the port avoids (should PyTorch's kernel change, the docstring says so)
 
 
+def test_asl_computes_in_float32_under_autocast_as_keras_does():
+    """bf16 autocast (the training loop's on a GPU) leaves the port in Keras' float32, bit for bit."""
+    torch.manual_seed(0)
+    model, x = ASL().train(), torch.rand(4, 1, 28, 28)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    torch.manual_seed(1)  # the same dropout masks
+    plain = model(x)
+    model.load_state_dict(state)
+    torch.manual_seed(1)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        cast = model(x)
+    assert cast.dtype == torch.float32
+    torch.testing.assert_close(cast, plain, rtol=0, atol=0)
+
+
 def test_asl_uses_keras_batch_norm():
     assert sum(isinstance(m, KerasBatchNorm2d) for m in ASL().modules()) == 3

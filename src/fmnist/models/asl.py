@@ -62,7 +62,7 @@ class KerasBatchNorm2d(nn.BatchNorm2d):
             self.running_mean.lerp_(mean, self.momentum)
             self.running_var.lerp_(var, self.momentum)
             self.num_batches_tracked.add_(1)
-        if not exact:  # bf16 autocast on a GPU, not Keras' arithmetic anyway: PyTorch's fused kernel
+        if not exact:  # a model cast to half precision by hand, not Keras' arithmetic anyway: PyTorch's kernel
             return F.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
         return _BatchNormOnStats.apply(x, self.weight, self.bias, mean, var, self.eps)
 
@@ -121,4 +121,7 @@ class ASL(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.classifier(self.features(x))
+        # Keras' default dtype policy is float32: the port keeps it under any autocast (bf16 on a GPU), so its
+        # arithmetic, the batch norm's two-pass statistics included, is the same on every device.
+        with torch.autocast(x.device.type, enabled=False):
+            return self.classifier(self.features(x.float()))

@@ -85,7 +85,7 @@ def collect(run_dir: Path, dest: Path) -> list[str]:
 
 def device_name(run: dict) -> str:
     if run["device"] == "cpu":
-        return f"{run['cores']} CPU cores"
+        return f"{run['cores']} CPU core{'s' if run['cores'] != 1 else ''}"
     return run["device"]
 
 

@@ -50,12 +50,14 @@ def load(device: str) -> dict[str, dict | None]:
     return found
 
 
-def quick_on_real_images() -> tuple[float, float] | None:
-    """`quick`'s test accuracy and training seconds in the committed real-data results, if there."""
-    metrics, timing = (REAL / "metrics" / "quick.json", REAL / "plots" / "timing" / "quick.json")
-    if not (metrics.exists() and timing.exists()):
+def quick_on_real_images() -> tuple[float, float, int] | None:
+    """`quick`'s test accuracy, training seconds and CPU cores in the committed real-data results, if there."""
+    metrics, timing, run = (REAL / "metrics" / "quick.json", REAL / "plots" / "timing" / "quick.json",
+                            REAL / "runs" / "quick.json")
+    if not (metrics.exists() and timing.exists() and run.exists()):
         return None
-    return json.loads(metrics.read_text())["test_accuracy"], json.loads(timing.read_text())["train_seconds"]
+    return (json.loads(metrics.read_text())["test_accuracy"], json.loads(timing.read_text())["train_seconds"],
+            json.loads(run.read_text())["cores"])
 
 
 def machine(run: dict) -> str:
@@ -75,11 +77,11 @@ def targets(cpu: dict, gpu: dict) -> list[tuple[str, str, str, str]]:
     t, p = cpu["throughput"], cpu["pipeline"]
     ratio = lambda run, model: run["models"][model]["ratio"] if run and model in run["models"] else None  # noqa: E731
     quick = quick_on_real_images()
-    (accuracy, seconds), (goal_accuracy, goal_seconds) = quick or (None, None), QUICK_GOAL
+    (accuracy, seconds, cores), (goal_accuracy, goal_seconds) = quick or (None, None, None), QUICK_GOAL
     rows.append(("`quick` on the real images, 2 CPU cores", f"> {goal_accuracy:.2%} in <= {goal_seconds} s",
-                 f"{accuracy:.2%} in {seconds:.0f} s" if quick else "-",
-                 "unmeasured" if quick is None else
-                 "met" if accuracy > goal_accuracy and seconds <= goal_seconds else "**not met**"))
+                 f"{accuracy:.2%} in {seconds:.0f} s on {cores} core{'s' if cores != 1 else ''}" if quick else "-",
+                 "unmeasured" if quick is None else f"unmeasured on 2 cores (the committed run had {cores})"
+                 if cores != 2 else "met" if accuracy > goal_accuracy and seconds <= goal_seconds else "**not met**"))
     # The ">= 2x seed-style on 2 CPU cores" targets are retired: the model alone trains asl and resnet only
     # 1.1-1.3x faster than the seed-style loop; "The CPU against its limit" below measures each step instead.
     rows.append(("whole default `make run` on the real images, 2 CPU cores", "< 60 min", "-", "unmeasured"))

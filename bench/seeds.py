@@ -1,10 +1,10 @@
-"""Run-to-run spread: one experiment trained again with other seeds, its test accuracy after every epoch.
+"""Run-to-run spread: an experiment trained again with other seeds, its accuracies after every epoch.
 
 A seed notebook printed one run's final test accuracy. How far another run of the same recipe lands from it,
 and how much the accuracy moves from one epoch to the next, says how close a port can be expected to come.
-Each seed trains the experiment exactly as params.yaml sets it (only `seed` differs) and records the test
-accuracy after each epoch (evaluation only: it changes no weight and draws no random number the training
-uses). Nothing here chooses a setting, so reading the test split is measurement, not tuning.
+Each seed trains the experiment exactly as params.yaml sets it (only `seed` differs) and records the test and
+validation accuracy after each epoch (evaluation only: it changes no weight and draws no random number the
+training uses) and the training accuracy over each epoch's batches, as Keras' fit() reports it. Nothing here chooses a setting, so reading the test split is measurement, not tuning.
 
     python bench/seeds.py RUN_DIR EXPERIMENT SEED [SEED ...] [--out FOLDER]
 
@@ -37,8 +37,7 @@ def run_seed(run_dir: Path, experiment: str, seed: int) -> dict:
                          out / "w.pt", out / "h.csv", out / "ck", progress=False)
         history = tables.read_history(out / "h.csv")
     return {"seed": seed, "commit": code_commit(), "torch": torch_version(), "optimizer": cfg.optimizer,
-            "test_acc": [round(float(a), 6) for a in history["test_acc"]],
-            "val_acc": [round(float(a), 6) for a in history["val_acc"]]}
+            **{key: [round(float(a), 6) for a in history[key]] for key in ("test_acc", "val_acc", "train_acc")}}
 
 
 def code_commit() -> str | None:

@@ -23,7 +23,7 @@ def test_a_seed_run_records_its_curves(prepared, tmp_path):
     assert seeds.main([str(run_dir), "seed003-unit-onehot", "1", "2", "--out", str(tmp_path / "out")]) == 0
     one, two = (json.loads((tmp_path / "out" / "seeds" / f"seed003-unit-onehot-seed{s}.json").read_text())
                 for s in (1, 2))
-    assert one["seed"] == 1 and len(one["test_acc"]) == len(one["val_acc"]) == 2
-    assert all(0 <= a <= 1 for a in one["test_acc"] + one["val_acc"])
+    assert one["seed"] == 1 and len(one["test_acc"]) == len(one["val_acc"]) == len(one["train_acc"]) == 2
+    assert all(0 <= a <= 1 for a in one["test_acc"] + one["val_acc"] + one["train_acc"])
     assert one != two  # another seed, another run
     assert seeds.run_seed(run_dir, "seed003-unit-onehot", 1) == one  # the same seed, the same run

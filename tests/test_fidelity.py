@@ -20,12 +20,14 @@ def test_the_pages_fidelity_sections_are_generated(page):
     assert fidelity.readme_section(text) == fidelity.render(page=ROOT / page), "run: python bench/fidelity.py --write"
 
 
-def write_runs(folder, side, name, finals, epochs=20):
-    """One file per seed whose curve ends (at `epochs`) on the given final accuracy."""
+def write_runs(folder, side, name, finals, epochs=20, train=None):
+    """One file per seed whose curve ends (at `epochs`) on the given final accuracy (and training accuracy)."""
     (folder / side).mkdir(parents=True, exist_ok=True)
     for seed, final in finals.items():
-        curve = [0.5] * (epochs - 1) + [final]
-        (folder / side / f"{name}-seed{seed}.json").write_text(json.dumps({"seed": seed, "test_acc": curve}))
+        record = {"seed": seed, "test_acc": [0.5] * (epochs - 1) + [final]}
+        if train:
+            record["train_acc"] = [0.5] * (epochs - 1) + [train[seed]]
+        (folder / side / f"{name}-seed{seed}.json").write_text(json.dumps(record))
 
 
 @pytest.fixture
@@ -38,9 +40,10 @@ def results(tmp_path):
     return tmp_path / "results"
 
 
-def row(text, variant):
-    (line,) = [line for line in text.splitlines() if line.startswith(f"| `{variant}`")]
-    return [cell.strip() for cell in line.strip("|").split("|")]
+def row(text, variant, table=0):
+    """The cells of a variant's row in the test-accuracy table (0) or the training-accuracy one (1)."""
+    lines = [line for line in text.splitlines() if line.startswith(f"| `{variant}`")]
+    return [cell.strip() for cell in lines[table].strip("|").split("|")]
 
 
 def test_spread_difference_and_verdict_from_the_files(results):
@@ -71,3 +74,16 @@ def test_fewer_than_three_seeds_are_not_judged(results):
         path.unlink()
     cells = row(fidelity.render(results), "unit-onehot")
     assert cells[3] == "92.35 % (n 1)" and cells[6].startswith("not yet")
+
+
+def test_training_accuracy_where_the_runs_recorded_it(results):
+    folder = results / "some-data" / "fidelity"
+    write_runs(folder, "port", "seed003-unit-onehot", {0: 0.9163, 1: 0.9201, 2: 0.9232},
+               train={0: 0.958, 1: 0.9585, 2: 0.959})
+    write_runs(folder, "keras", "unit-onehot", {0: 0.9235, 1: 0.9190, 2: 0.9215},
+               train={0: 0.961, 1: 0.9605, 2: 0.962})
+    text = fidelity.render(results)
+    assert row(text, "unit-onehot", 1) == ["`unit-onehot`", "20", "95.85 ± 0.05 % (n 3; 95.80-95.90)",
+                                           "96.12 ± 0.08 % (n 3; 96.05-96.20)", "-0.27 pp"]
+    assert row(text, "raw-onehot", 1)[2:] == ["unrecorded", "unrecorded", ""]
+    assert row(text, "unit-onehot")[2] == "91.99 ± 0.35 % (n 3; 91.63-92.32)"  # the test accuracies as before

@@ -129,5 +129,15 @@ def test_asl_computes_in_float32_under_autocast_as_keras_does():
     torch.testing.assert_close(cast, plain, rtol=0, atol=0)
 
 
+def test_asl_cast_to_float64_computes_in_float64_under_autocast_too():
+    """A reference copy in float64 (bench/keras_lockstep.py's) stays float64, with or without autocast."""
+    model, x = ASL().double().eval(), torch.rand(2, 1, 28, 28, dtype=torch.float64)
+    plain = model(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        cast = model(x.float())
+    assert plain.dtype == cast.dtype == torch.float64
+    torch.testing.assert_close(cast, plain, rtol=0, atol=1e-6)
+
+
 def test_asl_uses_keras_batch_norm():
     assert sum(isinstance(m, KerasBatchNorm2d) for m in ASL().modules()) == 3

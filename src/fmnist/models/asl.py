@@ -121,9 +121,10 @@ class ASL(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        # Keras' default dtype policy is float32: the port keeps it under any autocast (bf16 on a GPU), so its
-        # arithmetic, the batch norm's two-pass statistics included, is the same on every device.
+        # Keras' default dtype policy is float32: the port computes in its own dtype (float32 unless cast by
+        # hand, e.g. to float64 for a reference) under any autocast (bf16 on a GPU), so its arithmetic, the batch
+        # norm's two-pass statistics included, is the same on every device.
         if not torch.amp.is_autocast_available(x.device.type):  # e.g. the meta device of FLOP counting
             return self.classifier(self.features(x))
         with torch.autocast(x.device.type, enabled=False):
-            return self.classifier(self.features(x.float()))
+            return self.classifier(self.features(x.to(self.features[0].weight.dtype)))

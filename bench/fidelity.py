@@ -57,19 +57,32 @@ def final_accuracies(folder: Path, name: str, epochs: int, key: str = "test_acc"
     return found
 
 
+REPEATED_ORDER = "one order, repeated every epoch"  # what a seeded Keras 3 fit() on arrays does (bench/README.md)
+
+
+def repeats_its_order(folder: Path, name: str) -> bool:
+    """Whether any Keras run of `name` trained on one batch order repeated every epoch: bench/keras_reference.py's
+    runs before it reshuffled (their files record no batch_order). The notebook's unseeded fit() reshuffles."""
+    return any(json.loads(path.read_text()).get("batch_order", REPEATED_ORDER) == REPEATED_ORDER
+               for path in folder.glob(f"{name}-seed*.json") if SEED_FILE.fullmatch(path.name)
+               and SEED_FILE.fullmatch(path.name)["name"] == name)
+
+
 def pct(s: Spread) -> str:
     if s.n == 1:
         return f"{100 * s.mean:.2f} % (n 1)"
     return f"{100 * s.mean:.2f} ± {100 * s.std:.2f} % (n {s.n}; {100 * s.min:.2f}-{100 * s.max:.2f})"
 
 
-def verdict(port: dict, keras: dict) -> tuple[str, str, str]:
+def verdict(port: dict, keras: dict, repeated_order: bool = False) -> tuple[str, str, str]:
     """(difference, pooled std, verdict) of the two frameworks' final accuracies."""
     if not port or not keras:
         return "", "", "unmeasured"
     a, b = spread(port.values()), spread(keras.values())
     diff, pooled = 100 * (a.mean - b.mean), 100 * pooled_std(a, b)
-    if min(a.n, b.n) < MIN_SEEDS:
+    if repeated_order:
+        word = "not judged: Keras' runs repeat one batch order"
+    elif min(a.n, b.n) < MIN_SEEDS:
         word = f"not yet: {MIN_SEEDS} seeds each needed"
     elif abs(diff) <= max(pooled, CLOSE_PP):
         word = "within" + (" one pooled std" if abs(diff) <= pooled else f" {CLOSE_PP} pp")
@@ -90,7 +103,8 @@ def rows(folder: Path, epochs: dict[str, int], published: dict[str, float | None
         pub = published.get(experiment)
         twin = f" (its `{source}` runs)" if source != variant else ""
         out.append(f"| `{variant}`{twin} | {n_epochs} | {shown[0]} | {shown[1]} | "
-                   + " | ".join(verdict(port, keras)) + f" | {f'{100 * pub:.2f} %' if pub is not None else '-'} |")
+                   + " | ".join(verdict(port, keras, repeats_its_order(folder / "keras", source)))
+                   + f" | {f'{100 * pub:.2f} %' if pub is not None else '-'} |")
     return out
 
 
@@ -109,15 +123,19 @@ def training_rows(folder: Path, epochs: dict[str, int]) -> list[str]:
 
 
 def seeds_line(folder: Path) -> str:
+    """Which seeds ran on each side, with what each file notes: a port run's commit, a Keras run's batch order."""
     names = {}
     for side in ("port", "keras"):
         for path in sorted((folder / side).glob("*-seed*.json")) if (folder / side).exists() else ():
             match = SEED_FILE.fullmatch(path.name)
             if match:
-                commit = json.loads(path.read_text()).get("commit") if side == "port" else None
-                seed = match["seed"] + (f" (at {commit})" if commit else "")
-                names.setdefault(f"{side} {match['name']}", []).append((int(match["seed"]), seed))
-    return "; ".join(f"{name}: seeds {', '.join(s for _, s in sorted(seeds))}" for name, seeds in names.items())
+                record = json.loads(path.read_text())
+                note = (f"at {record['commit']}" if record.get("commit") else "") if side == "port" else \
+                    record.get("batch_order", REPEATED_ORDER)
+                names.setdefault(f"{side} {match['name']}", {}).setdefault(note, []).append(int(match["seed"]))
+    return "; ".join(f"{name}: seeds " + ", ".join(", ".join(map(str, sorted(seeds))) + (f" ({note})" if note else "")
+                                                   for note, seeds in groups.items())
+                     for name, groups in names.items())
 
 
 def render(results: Path = RESULTS, params_path: Path = ROOT / "params.yaml", page: Path = PAGES[1]) -> str:

@@ -38,6 +38,7 @@ FILES = {  # name -> IDX magic number
 }
 VARIANTS = ("unit-onehot", "unit-sparse", "raw-onehot", "raw-sparse")
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "docs/results/fashion-mnist-first-release/keras"
+BATCH_ORDER = "a new permutation every epoch"  # what the runs' files record; see ReshuffledEveryEpoch
 NUM_CATEGORIES = 10
 
 
@@ -106,6 +107,29 @@ def CNN_FMNST_model():
     model.add(Dropout(0.3))
     model.add(Dense(units=num_categories, activation="softmax"))
     return model
+
+
+class ReshuffledEveryEpoch(getattr(keras.utils, "PyDataset", None) or keras.utils.Sequence):
+    """The training images in batches, in a new order every epoch, as the notebook's unseeded
+    fit(shuffle=True) has them. Seeded, a Keras 3 fit() on arrays draws one order and repeats it every
+    epoch: its tf.random.shuffle sits in a tf.data map that starts again from the seed each epoch
+    (bench/README.md). The permutations come from NumPy, seeded by --seed."""
+
+    def __init__(self, x, y, batch_size, seed):
+        super().__init__()
+        self.x, self.y, self.batch_size = x, y, batch_size
+        self.rng = np.random.default_rng(seed)
+        self.order = self.rng.permutation(len(x))
+
+    def __len__(self):
+        return -(-len(self.x) // self.batch_size)
+
+    def __getitem__(self, i):
+        idx = self.order[i * self.batch_size:(i + 1) * self.batch_size]
+        return self.x[idx], self.y[idx]
+
+    def on_epoch_end(self):
+        self.order = self.rng.permutation(len(self.x))
 
 
 class EpochLog(keras.callbacks.Callback):
@@ -179,9 +203,10 @@ def main():
 
     log = EpochLog(test, args.epochs)
     t0 = time.perf_counter()
-    # The notebook's fit(): batch_size left at its default, 32; shuffled every epoch.
-    history = model.fit(*train, batch_size=32, epochs=args.epochs, verbose=0,
-                        validation_data=val, callbacks=[log])
+    # The notebook's fit(): batch_size left at its default, 32; a new order every epoch (shuffle=False
+    # only keeps Keras from shuffling the batches' order on top).
+    history = model.fit(ReshuffledEveryEpoch(*train, batch_size=32, seed=args.seed), epochs=args.epochs,
+                        verbose=0, shuffle=False, validation_data=val, callbacks=[log])
     seconds = time.perf_counter() - t0 - log.eval_seconds  # training + validation, not test
     h = history.history
 
@@ -191,7 +216,7 @@ def main():
     record = {
         "framework": "keras", "keras": keras.__version__, "tensorflow": tf.__version__,
         "backend": keras.backend.backend(), "legacy_keras": LEGACY,
-        "variant": args.variant, "seed": args.seed, "epochs": args.epochs,
+        "variant": args.variant, "seed": args.seed, "epochs": args.epochs, "batch_order": BATCH_ORDER,
         "dataset": args.dataset_name, "idx_md5": md5,
         "train_images": len(train[0]), "val_images": len(val[0]), "test_images": len(test[0]),
         "train_loss": r(h["loss"]), "train_acc": r(h["accuracy"]),

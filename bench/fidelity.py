@@ -43,18 +43,19 @@ def measured_by(variant: str) -> str:
     return variant.replace("-sparse", "-onehot")
 
 
-def final_accuracies(folder: Path, name: str, epochs: int, key: str = "test_acc") -> dict[int, float]:
-    """seed -> test accuracy (or `key`) after `epochs` epochs, of every `<name>-seed<N>.json` in `folder` that
-    recorded it that far."""
-    found = {}
+def runs(folder: Path, name: str):
+    """(seed, record) of every `<name>-seed<N>.json` in `folder`."""
     for path in sorted(folder.glob(f"{name}-seed*.json")) if folder.exists() else ():
         match = SEED_FILE.fullmatch(path.name)
-        if not match or match["name"] != name:
-            continue
-        curve = json.loads(path.read_text()).get(key, [])
-        if len(curve) >= epochs:
-            found[int(match["seed"])] = float(curve[epochs - 1])
-    return found
+        if match and match["name"] == name:
+            yield int(match["seed"]), json.loads(path.read_text())
+
+
+def final_accuracies(folder: Path, name: str, epochs: int, key: str = "test_acc") -> dict[int, float]:
+    """seed -> test accuracy (or `key`) after `epochs` epochs, of every run of `name` in `folder` that recorded it
+    that far."""
+    return {seed: float(record[key][epochs - 1]) for seed, record in runs(folder, name)
+            if len(record.get(key, [])) >= epochs}
 
 
 REPEATED_ORDER = "one order, repeated every epoch"  # what a seeded Keras 3 fit() on arrays does (bench/README.md)
@@ -63,9 +64,7 @@ REPEATED_ORDER = "one order, repeated every epoch"  # what a seeded Keras 3 fit(
 def repeats_its_order(folder: Path, name: str) -> bool:
     """Whether any Keras run of `name` trained on one batch order repeated every epoch: bench/keras_reference.py's
     runs before it reshuffled (their files record no batch_order). The notebook's unseeded fit() reshuffles."""
-    return any(json.loads(path.read_text()).get("batch_order", REPEATED_ORDER) == REPEATED_ORDER
-               for path in folder.glob(f"{name}-seed*.json") if SEED_FILE.fullmatch(path.name)
-               and SEED_FILE.fullmatch(path.name)["name"] == name)
+    return any(record.get("batch_order", REPEATED_ORDER) == REPEATED_ORDER for _, record in runs(folder, name))
 
 
 def pct(s: Spread) -> str:

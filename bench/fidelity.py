@@ -43,12 +43,17 @@ def measured_by(variant: str) -> str:
     return variant.replace("-sparse", "-onehot")
 
 
-def runs(folder: Path, name: str):
-    """(seed, record) of every `<name>-seed<N>.json` in `folder`."""
+def named_runs(folder: Path, name: str = "*"):
+    """(name, seed, record) of every `<name>-seed<N>.json` in `folder` (every name by default)."""
     for path in sorted(folder.glob(f"{name}-seed*.json")) if folder.exists() else ():
         match = SEED_FILE.fullmatch(path.name)
-        if match and match["name"] == name:
-            yield int(match["seed"]), json.loads(path.read_text())
+        if match and name in ("*", match["name"]):
+            yield match["name"], int(match["seed"]), json.loads(path.read_text())
+
+
+def runs(folder: Path, name: str):
+    """(seed, record) of every `<name>-seed<N>.json` in `folder`."""
+    return ((seed, record) for _, seed, record in named_runs(folder, name))
 
 
 def final_accuracies(folder: Path, name: str, epochs: int, key: str = "test_acc") -> dict[int, float]:
@@ -125,13 +130,10 @@ def seeds_line(folder: Path) -> str:
     """Which seeds ran on each side, with what each file notes: a port run's commit, a Keras run's batch order."""
     names = {}
     for side in ("port", "keras"):
-        for path in sorted((folder / side).glob("*-seed*.json")) if (folder / side).exists() else ():
-            match = SEED_FILE.fullmatch(path.name)
-            if match:
-                record = json.loads(path.read_text())
-                note = (f"at {record['commit']}" if record.get("commit") else "") if side == "port" else \
-                    record.get("batch_order", REPEATED_ORDER)
-                names.setdefault(f"{side} {match['name']}", {}).setdefault(note, []).append(int(match["seed"]))
+        for name, seed, record in named_runs(folder / side):
+            note = (f"at {record['commit']}" if record.get("commit") else "") if side == "port" else \
+                record.get("batch_order", REPEATED_ORDER)
+            names.setdefault(f"{side} {name}", {}).setdefault(note, []).append(seed)
     return "; ".join(f"{name}: seeds " + ", ".join(", ".join(map(str, sorted(seeds))) + (f" ({note})" if note else "")
                                                    for note, seeds in groups.items())
                      for name, groups in names.items())

@@ -5,9 +5,9 @@ Builds the notebook's model in Keras (bench/keras_reference.py) and trains it on
 order, dropout off (its masks are the one thing two frameworks cannot draw alike) or, with --dropout, on with
 masks drawn here and given to both frameworks' dropout layers (the same keep-or-drop per activation, kept ones
 scaled by 1 / (1 - rate), as both frameworks' Dropout does; the record also holds what Keras' own Dropout layer
-and torch's put out on ones, and each framework's initial weights against the Glorot-uniform limit). Before every step, fmnist's
-`asl` takes Keras' current weights, batch-norm statistics and RMSprop velocities; both then take the step on
-the same batch, and the port's change of every weight is compared with Keras' change. Comparing single steps
+and torch's put out on ones, and each framework's initial weights against the Glorot-uniform limit). Before every
+step, fmnist's `asl` takes Keras' current weights, batch-norm statistics and RMSprop velocities; both then take
+the step on the same batch, and the port's change of every weight is compared with Keras' change. Comparing single steps
 from a shared state measures the arithmetic (convolutions, batch norm, the loss on the softmax, the optimizer)
 and nothing else: two runs left to themselves part after a few steps, since a difference in the last bit of
 one gradient grows from step to step (measured: from the same start, the two losses differ by up to 0.35
@@ -162,6 +162,11 @@ def student(args, dtype) -> ASL:
     return net
 
 
+def nchw(x: np.ndarray) -> torch.Tensor:
+    """Keras' NHWC images as the port's NCHW tensor."""
+    return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+
+
 def draw_masks(model, rng) -> list[np.ndarray]:
     """One keep-or-drop mask per dropout layer for the next batch, kept activations scaled by 1 / (1 - rate)."""
     masks = []
@@ -242,7 +247,7 @@ def main() -> None:
     loss_gap = []
     for step in range(args.steps):
         xb, yb = train[0][32 * step: 32 * (step + 1)], train[1][32 * step: 32 * (step + 1)]
-        x = torch.from_numpy(np.ascontiguousarray(xb.transpose(0, 3, 1, 2)))
+        x = nchw(xb)
         before = port_arrays(model)[0]
         if args.dropout:
             set_masks(model, [port, exact], draw_masks(model, rng))

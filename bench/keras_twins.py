@@ -36,8 +36,8 @@ ref, keras = lockstep.ref, lockstep.keras
 def port_accuracy(net, x: np.ndarray, y: np.ndarray, batch: int = 2000) -> float:
     net.eval()
     with torch.no_grad():
-        hits = sum(int((net(torch.from_numpy(np.ascontiguousarray(x[i:i + batch].transpose(0, 3, 1, 2))))
-                        .argmax(1).numpy() == y[i:i + batch].argmax(1)).sum()) for i in range(0, len(x), batch))
+        hits = sum(int((net(lockstep.nchw(x[i:i + batch])).argmax(1).numpy() == y[i:i + batch].argmax(1)).sum())
+                   for i in range(0, len(x), batch))
     return hits / len(x)
 
 
@@ -73,9 +73,10 @@ def main() -> None:
     started = time.time()
     for epoch in range(1, args.epochs + 1):
         order = rng.permutation(len(train[0]))
+        steps = len(order) // 32
         sums = {"keras": [0.0, 0], "port": [0.0, 0]}
         port.train()
-        for step in range(len(order) // 32):
+        for step in range(steps):
             idx = order[32 * step: 32 * (step + 1)]
             xb, yb = train[0][idx], train[1][idx]
             lockstep.set_masks(model, [port], lockstep.draw_masks(model, rng))
@@ -84,13 +85,12 @@ def main() -> None:
             sums["keras"][0] += float(logs["loss"])
             sums["keras"][1] += round(float(logs["accuracy"]) * 32)
             opt.zero_grad()
-            logits = port(torch.from_numpy(np.ascontiguousarray(xb.transpose(0, 3, 1, 2))))
+            logits = port(lockstep.nchw(xb))
             loss = torch.nn.functional.cross_entropy(logits, torch.from_numpy(yb))
             loss.backward()
             opt.step()
             sums["port"][0] += loss.item()
             sums["port"][1] += int((logits.detach().argmax(1).numpy() == yb.argmax(1)).sum())
-        steps = len(order) // 32
         row = {"epoch": epoch}
         for side, (loss_sum, hits) in sums.items():
             row[f"{side}_train_loss"] = round(loss_sum / steps, 6)

@@ -4,7 +4,8 @@ A seed notebook printed one run's final test accuracy. How far another run of th
 and how much the accuracy moves from one epoch to the next, says how close a port can be expected to come.
 Each seed trains the experiment exactly as params.yaml sets it (only `seed` differs) and records the test and
 validation accuracy after each epoch (evaluation only: it changes no weight and draws no random number the
-training uses) and the training accuracy over each epoch's batches, as Keras' fit() reports it. Nothing here chooses a setting, so reading the test split is measurement, not tuning.
+training uses) and the training accuracy over each epoch's batches, as Keras' fit() reports it. Nothing here
+chooses a setting, so reading the test split is measurement, not tuning.
 
     python bench/seeds.py RUN_DIR EXPERIMENT SEED [SEED ...] [--out FOLDER]
 

@@ -66,11 +66,14 @@ demo: $(STAMP)  ## the same DAG offline on 7,000 real images (DEMO_EPOCHS=3; DEM
 relink: $(STAMP)  ## hardlink every DVC output to the cache (saves the duplicate prepared arrays)
 	$(BIN)/dvc checkout --relink -q
 
-test: $(STAMP)  ## the whole test suite, slow tests included
-	$(BIN)/python -m pytest -q --durations=15
+# Most of a test's time is one Python process waiting on another (dvc, a stage, MLflow): two workers keep
+# both cores busy. A file's tests stay on one worker, in order, so a module's fixture is built once.
+TEST_WORKERS ?= 2
+test: $(STAMP)  ## the whole test suite, slow tests included (TEST_WORKERS=0: one at a time, in one process)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 test-fast: $(STAMP)  ## the suite without the slow tests (real servers, browser)
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not slow"
 
 bench: $(STAMP)  ## benchmarks: throughput vs seed-style, each CPU setting, the CPU against its limit, every stage at full size; README table (~25 min on 2 CPU cores)
 	$(BIN)/python bench/throughput.py

@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +64,25 @@ def bench_module(name: str):
         return importlib.import_module(name)
     finally:
         sys.path.remove(str(ROOT / "bench"))
+
+
+def apt_install(package: str) -> None:
+    """`apt-get update` and `apt-get install -y <package>` (Debian's), one test worker at a time: two workers
+    installing at once would meet on dpkg's lock. Fails the test, saying why, when apt-get cannot."""
+    from filelock import FileLock
+
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        pytest.fail(f"{package} is missing and cannot be installed here (needs root and apt-get)")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    with FileLock(Path(tempfile.gettempdir()) / "fmnist-tests-apt.lock"):
+        for cmd in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", package]):
+            try:
+                proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                pytest.fail(f"installing {package}: `{' '.join(cmd)}` could not run: {exc}")
+            if proc.returncode != 0:
+                pytest.fail(f"installing {package}: `{' '.join(cmd)}` failed ({proc.returncode}):\n"
+                            f"{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
 
 
 def free_port() -> int:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port
+from conftest import apt_install, free_port
 from test_mlflow_server import Server, train_and_evaluate
 from test_tracking import write_tiny_project
 
@@ -44,18 +44,7 @@ def ensure_postgres() -> Path:
     bindir = debian_pg_bin()
     if bindir:
         return bindir
-    if os.geteuid() != 0:
-        pytest.fail(f"PostgreSQL is not installed ({PG_ROOT}/<version>/bin/initdb is missing) and installing it "
-                    "needs root: run `apt-get install -y postgresql`, or run the tests as root")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "postgresql"]):
-        try:
-            proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            pytest.fail(f"installing PostgreSQL: `{' '.join(cmd)}` could not run: {exc}")
-        if proc.returncode != 0:
-            pytest.fail(f"installing PostgreSQL: `{' '.join(cmd)}` failed ({proc.returncode}):\n"
-                        f"{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    apt_install("postgresql")
     bindir = debian_pg_bin()
     if bindir is None:
         pytest.fail(f"`apt-get install -y postgresql` succeeded but left no {'/'.join(PG_TOOLS)} in {PG_ROOT}/*/bin")

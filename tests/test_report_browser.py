@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -11,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import apt_install
 from test_report import project  # noqa: F401  (the fixture: a tiny project with its report built)
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -23,12 +23,7 @@ pytestmark = pytest.mark.slow
 def chromium() -> Path:
     """Debian's chromium, installed with apt-get when missing (needs root and the package mirror)."""
     if not CHROMIUM.exists():
-        if os.geteuid() != 0 or shutil.which("apt-get") is None:
-            pytest.fail("chromium is missing and cannot be installed here (needs root and apt-get)")
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        for cmd in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "chromium"]):
-            proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
-            assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}"
+        apt_install("chromium")
     return CHROMIUM
 
 

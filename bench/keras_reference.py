@@ -159,7 +159,9 @@ class EpochLog(keras.callbacks.Callback):
 def cpu_device():
     names = [line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
              if line.startswith("model name")]
-    return {"cpu": names[0] if names else "unknown", "cores": os.cpu_count()}
+    # cores: the machine's; cores_used: those this process may run on (fewer under taskset)
+    return {"cpu": names[0] if names else "unknown", "cores": os.cpu_count(),
+            "cores_used": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()}
 
 
 def write_json(path, record):

@@ -37,7 +37,8 @@ FILES = {  # name -> IDX magic number
     "test-labels": ("t10k-labels-idx1-ubyte", 0x801),
 }
 VARIANTS = ("unit-onehot", "unit-sparse", "raw-onehot", "raw-sparse")
-DEFAULT_OUT = Path(__file__).resolve().parent.parent / "docs/results/fashion-mnist-first-release/fidelity/keras"  # fidelity.py reads it
+# where bench/fidelity.py reads Keras' runs
+DEFAULT_OUT = Path(__file__).resolve().parent.parent / "docs/results/fashion-mnist-first-release/fidelity/keras"
 BATCH_ORDER = "a new permutation every epoch"  # what the runs' files record; see ReshuffledEveryEpoch
 NUM_CATEGORIES = 10
 

@@ -43,7 +43,7 @@ def test_push_clone_pull_reproduces_nothing(tmp_path):
     assert not any(p.startswith(("models/seed", "data/raw/", "data/prepared/")) for p in tracked), tracked
 
     storage = tmp_path / "storage"
-    run([DVC, "remote", "add", "-d", "shared", str(storage)], repo, env)
+    run([DVC, "remote", "add", "-d", "storage", str(storage)], repo, env)
     run(["git", "add", ".dvc/config"], repo, env)
     run(["git", "commit", "-qm", "remote"], repo, env)
     run([DVC, "push"], repo, env)

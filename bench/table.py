@@ -27,9 +27,7 @@ MB_PER_GB = 1024
 NO_GPU = "unmeasured (no GPU was lent)"
 OUTSIDE = "(outside its layers)"  # bench/flops.py's name for what a forward does outside its layers
 AT_LIMIT = 0.7  # a layer at this share of the matmul rate or above has no room with the same arithmetic
-# Not measured by these benchmarks: Keras' own speed on the same asl step, as issue 26 reports it.
-KERAS_ASL = ("852-885*", "*Keras 3 on TensorFlow training the same `asl` step at batch 32: issue 26's measurement on 2 "
-             "idle AMD EPYC cores, beside torch's 975-1,041 images/s in that run; not measured by `bench/flops.py`.")
+
 
 
 def latest(runs: list[dict], benchmark: str) -> dict | None:
@@ -40,7 +38,7 @@ def latest(runs: list[dict], benchmark: str) -> dict | None:
 def load(device: str) -> dict[str, dict | None]:
     path = RESULTS / f"{device}.json"
     runs = json.loads(path.read_text()) if path.exists() else []
-    found = {b: latest(runs, b) for b in ("throughput", "pipeline", "knobs", "flops", "gpu")}
+    found = {b: latest(runs, b) for b in ("throughput", "pipeline", "knobs", "flops", "keras-step", "gpu")}
     if found["throughput"] is None and found["gpu"] and "machine" in found["gpu"]["steps"].get("b", {}):
         b = found["gpu"]["steps"]["b"]  # bench/gpu.py's step b: throughput.py's figures per model
         models = {m: r for m, r in b.items() if m != "machine" and r.get("status") == "ok"}
@@ -167,7 +165,8 @@ def lift(layer: dict, peak_gflop_s: float) -> str:
     return "bound by memory: fused into the pass of the layer before it"
 
 
-def flops_table(f: dict | None) -> list[str]:
+def flops_table(f: dict | None, keras: dict | None = None) -> list[str]:
+    """bench/flops.py's latest run as a table; `keras`, bench/keras_step.py's latest, beside its `asl`."""
     if f is None:
         return ["", "**The CPU against its limit**: unmeasured."]
     m, peak = f["machine"], f["peak"]
@@ -189,6 +188,21 @@ def flops_table(f: dict | None) -> list[str]:
            f"{AT_LIMIT:.0%} of the matmul rate, and what would lift it, arithmetic unchanged |",
            "|---|---:|---:|---:|---:|---:|---:|---|---|"]
 
+    keras_cell, keras_note = "unmeasured", ""
+    if keras and "asl" in f["models"]:
+        k, km = keras["models"]["asl"], keras["machine"]
+        share = k["img_s"] * f["models"]["asl"]["mflop_per_image"] / 1e3 / keras["peak"]["gflop_s"]
+        keras_cell = f"{k['img_s']:,.0f} ({share:.0%})*"
+        keras_note = (f"*Keras {keras['keras']} on TensorFlow {keras['tensorflow']} training the notebook's own "
+                      f"`asl` (its model, compile() and fit() at batch {keras['settings']['batch_size']}, random images "
+                      f"in memory; `bench/keras_step.py`, {keras['timestamp'][:10]}, a run of its own): median of "
+                      f"{keras['settings']['repeats']} fit() calls of {keras['settings']['block_steps']} batches each, "
+                      "fit()'s start-up included; in brackets its share of TensorFlow's own "
+                      f"{keras['peak']['what'].split(' (')[0]}, {keras['peak']['gflop_s']:.0f} GFLOP/s in that run, at "
+                      "the same FLOPs per image; load average "
+                      + " -> ".join("/".join(f"{x:.1f}" for x in km[k]) for k in ("load_before", "load_after"))
+                      + f" on {km['cores']} cores.")
+
     def named(layer):
         where = f"`{layer['module']}.forward` outside its layers" if layer["layer"] == OUTSIDE else \
             f"`{layer['layer']}` {layer['module']}"
@@ -201,10 +215,10 @@ def flops_table(f: dict | None) -> list[str]:
         room = next((x for x in r["profile"]["layers"] if (x["gflop_s"] or 0) < AT_LIMIT * peak["gflop_s"]), s)
         label = f"`{name}`" + (f" (width {r['model_config']['width']})" if r["model_config"].get("width") else "")
         out.append(f"| {label} | {r['batch_size']} | {r['mflop_per_image']:.1f} | {r['img_s']:,.0f} | {r['gflop_s']:.1f} "
-                   f"| {r['share_of_peak']:.0%} | {KERAS_ASL[0] if name == 'asl' else '-'} | {named(s)} "
+                   f"| {r['share_of_peak']:.0%} | {keras_cell if name == 'asl' else '-'} | {named(s)} "
                    f"| {'the same' if room == s else named(room)}: {lift(room, peak['gflop_s'])} |")
-    if "asl" in f["models"]:
-        out += ["", KERAS_ASL[1]]
+    if "asl" in f["models"] and keras:
+        out += ["", keras_note]
     return out
 
 
@@ -284,7 +298,7 @@ def render() -> str:
             rr = t["resnet_recipe"]
             out += ["", f"The `resnet` recipe: {rr['img_s']:,.0f} training images/s, {rr['epoch_s']:,.0f} s per "
                         f"epoch of {rr['epoch_images']:,} images."]
-    out += flops_table(cpu["flops"])
+    out += flops_table(cpu["flops"], cpu["keras-step"])
     out += knobs_table(cpu["knobs"])
     out += gpu_section(gpu["gpu"])
     for device, runs in (("CPU", cpu), ("GPU", gpu)):

@@ -115,6 +115,17 @@ def test_flops_smoke_run_counts_each_step_against_the_matmul_rate(tmp_path):
     rows = [line for line in table.flops_table(run) if line.startswith("| `")]
     assert len(rows) == 2 and all(row.count("|") == 10 and r["slowest_layer"]["module"] in row
                                   for row, r in zip(rows, run["models"].values()))
+    assert "| unmeasured |" in rows[1]  # asl's Keras cell, with no bench/keras_step.py run
+    # bench/keras_step.py's run beside asl: its images/s and its share of TensorFlow's own matmul rate
+    keras = {"keras": "3.0", "tensorflow": "2.0", "timestamp": "2026-01-01T00:00:00+00:00",
+             "settings": {"batch_size": 32, "repeats": 5, "block_steps": 100},
+             "peak": {"what": "2048x2048x2048 fp32 matmul (TensorFlow)", "gflop_s": 100.0},
+             "machine": {"cores": 2, "load_before": [0.1, 0.1, 0.1], "load_after": [1.0, 0.5, 0.2]},
+             "models": {"asl": {"img_s": 1234.0}}}
+    lines = table.flops_table(run, keras)
+    [row] = [line for line in lines if line.startswith("| `asl`")]
+    assert f"| 1,234 ({1234 * asl['mflop_per_image'] / 1e3 / 100:.0%})* |" in row
+    assert lines[-1].startswith("*Keras 3.0 on TensorFlow 2.0") and "100 GFLOP/s" in lines[-1]
 
 
 def test_performance_page_section_matches_the_results():

@@ -16,7 +16,7 @@ matplotlib.use("Agg")  # headless: stages run in DVC and CI with no display
 matplotlib.rcParams["text.parse_math"] = False
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter  # noqa: E402
 
 from fmnist.files import atomic  # noqa: E402
 
@@ -25,6 +25,14 @@ from fmnist.files import atomic  # noqa: E402
 # and per drawing: save() says it in one line per figure instead.
 GLYPH = re.compile(r"Glyph (\d+) .*missing from font")
 warnings.filterwarnings("ignore", message=GLYPH.pattern, category=UserWarning)
+
+
+def log_y(ax) -> None:
+    """A log y axis labelled in plain numbers at its powers of ten (0.1, 1, 10, 100): matplotlib's own labels
+    for one are formulas, which read `$\\mathdefault{10^{0}}$` with mathtext off."""
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 def save(fig, path: str | os.PathLike, dpi: int = 110) -> Path:
@@ -179,7 +187,7 @@ def training_curves(histories: dict, dataset: str):
                          markersize=3, label=label)
             ax_acc.plot(epochs, [r[f"{split}_acc"] for r in rows], style, color=colour, marker=marker,
                         markersize=3, label=label)
-    ax_loss.set_yscale("log")
+    log_y(ax_loss)
     ax_loss.set_ylabel("loss (each experiment's own: mse or cross-entropy)")
     ax_acc.set_ylabel("accuracy")
     last = max((r["epoch"] for rows in histories.values() for r in rows), default=1)
@@ -239,7 +247,7 @@ def reliability_diagram(curves: dict, title: str):
     bars = bottom.bar(centres, np.maximum(first["count"], 0), widths, color="tab:blue", alpha=0.6)
     bottom.bar_label(bars, labels=[str(int(c)) if c else "" for c in first["count"]], fontsize=6, padding=1)
     if first["count"].max() > 0:
-        bottom.set_yscale("log")
+        log_y(bottom)
         bottom.set_ylim(0.8, first["count"].max() * 4)
     bottom.set_xlabel(f"confidence (top class probability), {len(centres)} equal-width bins")
     bottom.set_ylabel("test images")

@@ -35,7 +35,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from fmnist.device import resolve_device
 from fmnist.models import build_model
 from fmnist.params import load_params
-from knobs import Knobs, StepLoop, interleaved, restore_defaults  # bench/, beside this script
+from knobs import Knobs, StepLoop, restore_defaults  # bench/, beside this script
+from rounds import interleaved
 
 ROOT = Path(__file__).resolve().parents[1]
 # label -> the params.yaml experiment whose model and recipe it is

@@ -12,7 +12,6 @@ table of the CPU against its limit shows beside torch's `asl`.
 import argparse
 import json
 import os
-import statistics
 import time
 import warnings
 from datetime import datetime, timezone
@@ -21,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 import keras_reference as ref  # bench/, beside this script: the notebook's model, Keras and TensorFlow
+from rounds import interleaved  # bench/: the same rounds as bench/flops.py's
 
 keras, tf = ref.keras, ref.tf
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,17 +59,6 @@ def matmul_block(n: int = MATMUL_N, reps: int = MATMUL_BLOCK):
     return measure
 
 
-def interleaved(measures: dict, repeats: int) -> dict:
-    """{name: {"median", "runs"}}: one untimed run of each first (tracing, caches), then rounds A B A B ..."""
-    for measure in measures.values():
-        measure()
-    runs = {name: [] for name in measures}
-    for _ in range(repeats):
-        for name, measure in measures.items():
-            runs[name].append(measure())
-    return {name: {"median": statistics.median(r), "runs": r} for name, r in runs.items()}
-
-
 def append(result: dict, path: Path) -> None:
     runs = json.loads(path.read_text()) if path.exists() else []
     runs.append(result)
@@ -101,13 +90,13 @@ def main(argv=None) -> dict:
                                    tf.config.threading.get_inter_op_parallelism_threads()]},  # 0: TensorFlow's choice
         "settings": {"repeats": repeats, "batch_size": BATCH, "block_steps": steps, "matmul_n": MATMUL_N,
                      "env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "TF_ENABLE_ONEDNN_OPTS")}},
-        "peak": {"what": f"{MATMUL_N}x{MATMUL_N}x{MATMUL_N} fp32 matmul (TensorFlow)", "gflop_s": peak["median"],
+        "peak": {"what": f"{MATMUL_N}x{MATMUL_N}x{MATMUL_N} fp32 matmul (TensorFlow)", "gflop_s": peak["img_s"],
                  "runs": peak["runs"]},
         "models": {"asl": {"experiment": "seed003-unit-onehot", "what": "the notebook's model, compile() and fit()",
-                           "img_s": asl["median"], "runs": asl["runs"]}},
+                           "img_s": asl["img_s"], "runs": asl["runs"]}},
     }
     print(f"Keras {keras.__version__} on TensorFlow {tf.__version__}: asl fit() at batch {BATCH} "
-          f"{asl['median']:,.0f} images/s; {result['peak']['what']} {peak['median']:.0f} GFLOP/s "
+          f"{asl['img_s']:,.0f} images/s; {result['peak']['what']} {peak['img_s']:.0f} GFLOP/s "
           f"(median of {repeats}; load {load_before} -> {result['machine']['load_after']})")
     path = args.json or (None if args.quick else ROOT / "bench" / "results" / "cpu.json")
     if path is not None:

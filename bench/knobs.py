@@ -16,7 +16,6 @@ import argparse
 import copy
 import dataclasses
 import datetime
-import statistics
 import time
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from fmnist.device import Flags, resolve_device
 from fmnist.models import build_model
 from fmnist.params import ExperimentSettings, load_params
 from fmnist.training.step import Setup, Split, evaluate_split, to_device, train_step
+from rounds import interleaved  # bench/, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 # model -> the params.yaml experiment whose recipe it is benchmarked with (throughput.py too)
@@ -116,17 +116,6 @@ def restore_defaults(threads: int) -> None:
     torch.utils.deterministic.fill_uninitialized_memory = True
     torch.set_num_threads(threads)
     torch.set_flush_denormal(False)
-
-
-def interleaved(measures: dict, repeats: int) -> dict:
-    """{name: (median, [each run])}: one untimed run of each first (compilation, caches), then rounds A B C ..."""
-    for measure in measures.values():
-        measure()
-    runs = {name: [] for name in measures}
-    for _ in range(repeats):
-        for name, measure in measures.items():
-            runs[name].append(measure())
-    return {name: {"img_s": statistics.median(r), "runs": r} for name, r in runs.items()}
 
 
 def bench_model(name: str, cfg: ExperimentSettings, steps: int, repeats: int, device) -> dict:

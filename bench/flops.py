@@ -36,7 +36,7 @@ from fmnist.device import resolve_device
 from fmnist.models import build_model
 from fmnist.params import load_params
 from knobs import Knobs, StepLoop, restore_defaults  # bench/, beside this script
-from rounds import interleaved
+from measure import interleaved, load_average, load_change  # bench/
 
 ROOT = Path(__file__).resolve().parents[1]
 # label -> the params.yaml experiment whose model and recipe it is
@@ -216,7 +216,7 @@ def table(result: dict) -> str:
     peak = result["peak"]
     lines = [f"device {result['device']} | {result['machine']['cpu']} | {result['machine']['cores']} cores | torch "
              f"{result['machine']['torch']} | median of {result['settings']['repeats']} | load average "
-             + " -> ".join("/".join(f"{x:.1f}" for x in result["machine"][k] or []) for k in ("load_before", "load_after"))
+             + load_change(result["machine"])
              + (" | QUICK (smoke run)" if result["quick"] else ""),
              f"limit: {peak['what']} {peak['gflop_s']:,.0f} GFLOP/s",
              f"{'model':<8}{'batch':>6}{'MFLOP/img':>11}{'img/s':>9}{'GFLOP/s':>9}{'share':>7}  slowest layer"]
@@ -229,7 +229,7 @@ def table(result: dict) -> str:
 
 
 def main(argv=None) -> dict:
-    from throughput import load_average, log, machine_info, record  # bench/, beside this script
+    from throughput import log, machine_info, record  # bench/, beside this script
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu", choices=["cpu"], help="the CPU (the GPU's limit is another)")

@@ -10,7 +10,6 @@ table of the CPU against its limit shows beside torch's `asl`.
     /tmp/keras-venv/bin/python bench/keras_step.py --quick --json /tmp/k.json   # smoke run
 """
 import argparse
-import json
 import os
 import time
 import warnings
@@ -20,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 import keras_reference as ref  # bench/, beside this script: the notebook's model, Keras and TensorFlow
-from rounds import interleaved  # bench/: the same rounds as bench/flops.py's
+from measure import append_result, interleaved, load_average  # bench/: what bench/flops.py uses too
 
 keras, tf = ref.keras, ref.tf
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,14 +58,6 @@ def matmul_block(n: int = MATMUL_N, reps: int = MATMUL_BLOCK):
     return measure
 
 
-def append(result: dict, path: Path) -> None:
-    runs = json.loads(path.read_text()) if path.exists() else []
-    runs.append(result)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(runs, indent=2) + "\n")
-    os.replace(tmp, path)  # readers never see half a file
-
-
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5, help="rounds of blocks (median)")
@@ -78,14 +69,14 @@ def main(argv=None) -> dict:
         parser.error("--repeats must be at least 1")
     repeats, steps = (1, 5) if args.quick else (args.repeats, BLOCK_STEPS)
     keras.utils.set_random_seed(0)
-    load_before = [round(x, 2) for x in os.getloadavg()]
+    load_before = load_average()
     timed = interleaved({"matmul": matmul_block(), "asl": fit_block(steps)}, repeats)
     peak, asl = timed["matmul"], timed["asl"]
     result = {
         "benchmark": "keras-step", "device": "cpu", "quick": args.quick,
         "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "keras": keras.__version__, "tensorflow": tf.__version__, "backend": keras.backend.backend(),
-        "machine": {**ref.cpu_device(), "load_before": load_before, "load_after": [round(x, 2) for x in os.getloadavg()],
+        "machine": {**ref.cpu_device(), "load_before": load_before, "load_after": load_average(),
                     "tf_threads": [tf.config.threading.get_intra_op_parallelism_threads(),
                                    tf.config.threading.get_inter_op_parallelism_threads()]},  # 0: TensorFlow's choice
         "settings": {"repeats": repeats, "batch_size": BATCH, "block_steps": steps, "matmul_n": MATMUL_N,
@@ -100,7 +91,7 @@ def main(argv=None) -> dict:
           f"(median of {repeats}; load {load_before} -> {result['machine']['load_after']})")
     path = args.json or (None if args.quick else ROOT / "bench" / "results" / "cpu.json")
     if path is not None:
-        append(result, path)
+        append_result(result, path)
         print(f"appended to {path}")
     return result
 

@@ -25,7 +25,7 @@ from fmnist.device import Flags, resolve_device
 from fmnist.models import build_model
 from fmnist.params import ExperimentSettings, load_params
 from fmnist.training.step import Setup, Split, evaluate_split, to_device, train_step
-from rounds import interleaved  # bench/, beside this script
+from measure import interleaved, load_average  # bench/, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 # model -> the params.yaml experiment whose recipe it is benchmarked with (throughput.py too)
@@ -148,7 +148,7 @@ def table(result: dict) -> str:
 
 
 def main(argv=None) -> dict:
-    from throughput import load_average, log, machine_info, record
+    from throughput import log, machine_info, record
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])

@@ -28,7 +28,8 @@ from pathlib import Path
 
 import yaml
 
-from throughput import load_average, machine_info, record  # bench/ is on sys.path when run
+from measure import load_average  # bench/ is on sys.path when run
+from throughput import machine_info, record
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

@@ -16,6 +16,8 @@ import os
 import sys
 from pathlib import Path
 
+from measure import load_change  # bench/, beside this script
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 REAL = ROOT / "docs" / "results" / "fashion-mnist-first-release"
@@ -170,7 +172,7 @@ def flops_table(f: dict | None, keras: dict | None = None) -> list[str]:
     if f is None:
         return ["", "**The CPU against its limit**: unmeasured."]
     m, peak = f["machine"], f["peak"]
-    load = " -> ".join("/".join(f"{x:.1f}" for x in m[k]) for k in ("load_before", "load_after"))
+    load = load_change(m)
     threads = f["settings"].get("threads", m["torch_threads"])
     out = ["", f"**The CPU against its limit** ({machine(f)}, {threads} torch thread{'s' if threads > 1 else ''}; "
                "`bench/flops.py`: the model alone with fmnist's settings, "
@@ -199,9 +201,7 @@ def flops_table(f: dict | None, keras: dict | None = None) -> list[str]:
                       f"{keras['settings']['repeats']} fit() calls of {keras['settings']['block_steps']} batches each, "
                       "fit()'s start-up included; in brackets its share of TensorFlow's own "
                       f"{keras['peak']['what'].split(' (')[0]}, {keras['peak']['gflop_s']:.0f} GFLOP/s in that run, at "
-                      "the same FLOPs per image; load average "
-                      + " -> ".join("/".join(f"{x:.1f}" for x in km[k]) for k in ("load_before", "load_after"))
-                      + f" on {km['cores']} cores.")
+                      f"the same FLOPs per image; load average {load_change(km)} on {km['cores']} cores.")
 
     def named(layer):
         where = f"`{layer['module']}.forward` outside its layers" if layer["layer"] == OUTSIDE else \
@@ -217,7 +217,7 @@ def flops_table(f: dict | None, keras: dict | None = None) -> list[str]:
         out.append(f"| {label} | {r['batch_size']} | {r['mflop_per_image']:.1f} | {r['img_s']:,.0f} | {r['gflop_s']:.1f} "
                    f"| {r['share_of_peak']:.0%} | {keras_cell if name == 'asl' else '-'} | {named(s)} "
                    f"| {'the same' if room == s else named(room)}: {lift(room, peak['gflop_s'])} |")
-    if "asl" in f["models"] and keras:
+    if keras_note:
         out += ["", keras_note]
     return out
 

@@ -26,7 +26,6 @@ import contextlib
 import dataclasses
 import datetime
 import io
-import json
 import os
 import platform
 import statistics
@@ -49,6 +48,7 @@ from fmnist.params import Data, ExperimentSettings, Synthetic, load_params
 from fmnist.training import train_experiment
 from fmnist.device import resolve_device
 from knobs import EXPERIMENTS, Knobs, StepLoop  # bench/, beside this script
+from measure import append_result, load_average, load_change  # bench/, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -250,15 +250,9 @@ def machine_info(device: torch.device) -> dict:
             "load_before": load_average()}
 
 
-def load_average() -> list[float] | None:
-    with contextlib.suppress(OSError, AttributeError):
-        return [round(x, 2) for x in os.getloadavg()]
-    return None
-
-
 def table(result: dict) -> str:
     m = result["machine"]
-    load = " -> ".join("/".join(f"{x:.1f}" for x in m[key] or []) for key in ("load_before", "load_after"))
+    load = load_change(m)
     lines = [f"device {result['device']} | {m['gpu'] if result['device'] == 'cuda' else m['cpu']} | {m['cores']} cores"
              f" | torch {m['torch']} | median of {result['settings']['repeats']} | load average {load}"
              + (" | QUICK (smoke run)" if result["quick"] else ""),
@@ -273,15 +267,6 @@ def table(result: dict) -> str:
         lines.append(f"resnet recipe (fmnist): {rr['img_s']:,.0f} img/s, {rr['epoch_s']:,.1f} s per epoch "
                      f"of {rr['epoch_images']:,} images")
     return "\n".join(lines)
-
-
-def append_result(result: dict, path: Path) -> None:
-    runs = json.loads(path.read_text()) if path.exists() else []
-    runs.append(result)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(runs, indent=2) + "\n")
-    os.replace(tmp, path)
 
 
 def record(result: dict, path: Path | None = None) -> None:

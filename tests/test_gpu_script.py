@@ -148,7 +148,7 @@ def test_every_package_the_gpu_run_imports_is_on_the_device_or_carried():
     import importlib.metadata
 
     carry = bench_module("carry")
-    scripts = [ROOT / "bench" / f"{name}.py" for name in ("gpu", "throughput", "knobs", "rounds", "flops")]
+    scripts = [ROOT / "bench" / f"{name}.py" for name in ("gpu", "throughput", "knobs", "measure", "flops")]
     files = [p for p in (ROOT / "src" / "fmnist").rglob("*.py") if "tracking" not in p.parts] + scripts
     local = {"fmnist", *(p.stem for p in (ROOT / "bench").glob("*.py"))}
     modules = set()
